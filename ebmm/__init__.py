@@ -1,0 +1,1 @@
+"""The `ebmm` command line."""

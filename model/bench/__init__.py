@@ -1,0 +1,1 @@
+"""Benchmarks: each prints a table and returns a JSON-ready dict."""

@@ -1,0 +1,76 @@
+"""Checkpoints: a directory holding `model.safetensors` (all meta-learned tensors) and `config.json`.
+
+`config.json` is the ModelConfig; its `training` entry records the exact command, the data (a hash of the
+task settings), steps and the last evaluation, so every shipped checkpoint says how it was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import orjson
+import torch
+from safetensors.torch import load_file, save_file
+
+from model.config import ModelConfig
+from model.memory import EnergyMemory
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory that cannot be loaded: missing file or tensor, wrong shape, bad config."""
+
+
+def save_checkpoint(memory: EnergyMemory, directory: str | Path) -> Path:
+    """Write weights and config atomically (temp file + rename) and return the directory."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {name: t.detach().cpu().contiguous() for name, t in memory.state_dict().items()}
+    tmp_weights = directory / (WEIGHTS_FILE + ".tmp")
+    save_file(tensors, str(tmp_weights), metadata={"format": "ebmm"})
+    tmp_config = directory / (CONFIG_FILE + ".tmp")
+    tmp_config.write_bytes(orjson.dumps(memory.config.to_json_dict(), option=orjson.OPT_INDENT_2))
+    tmp_weights.replace(directory / WEIGHTS_FILE)
+    tmp_config.replace(directory / CONFIG_FILE)
+    return directory
+
+
+def read_config(directory: str | Path) -> ModelConfig:
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {directory}: missing {CONFIG_FILE}")
+    try:
+        return ModelConfig.from_json_dict(orjson.loads(path.read_bytes()))
+    except (orjson.JSONDecodeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {directory}: bad {CONFIG_FILE}: {exc}") from exc
+
+
+def checkpoint_hash(directory: str | Path) -> str:
+    """sha256 (first 16 hex digits) of the weights file: what a stored θ is tied to."""
+    return hashlib.sha256((Path(directory) / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
+
+
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> EnergyMemory:
+    """Rebuild the EnergyMemory from its config and load every tensor, checking names and shapes."""
+    config = read_config(directory)
+    weights = Path(directory) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"checkpoint {directory}: missing {WEIGHTS_FILE}")
+    memory = EnergyMemory(config)
+    tensors = load_file(str(weights))
+    expected = memory.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"checkpoint {directory}: missing tensors {missing}, unexpected tensors {unexpected}")
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(
+                f"checkpoint {directory}: tensor {name!r} has shape {tuple(tensor.shape)}, "
+                f"config {config.name!r} needs {tuple(expected[name].shape)}"
+            )
+    memory.load_state_dict(tensors)
+    return memory.to(device).eval()

@@ -1,0 +1,145 @@
+"""Energy networks E(x; θ) evaluated for many memories at once.
+
+Every energy splits its parameters in two: the *writable* part θ, held per memory as a batch `θ: [B, P]`
+and produced by the writing rule, and the *meta-learned* part, shared by all memories and trained by
+meta-learning (Bartunov et al., 2020, section 3). `theta_bar: [P]` is the meta-learned initial θ̄.
+
+Shapes: B memories, M patterns per memory, pattern shape S (`(D,)` or `(C, H, W)`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.config import ModelConfig
+
+
+class Energy(nn.Module):
+    """Base class: `energy(x, θ)` plus its input gradient, with the writable budget as a property."""
+
+    theta_bar: nn.Parameter
+
+    @property
+    def writable_numel(self) -> int:
+        """P: the number of floats written per memory."""
+        return self.theta_bar.numel()
+
+    def energy(self, x: Tensor, theta: Tensor) -> Tensor:
+        """x: [B, M, *S], θ: [B, P] -> E: [B, M]."""
+        raise NotImplementedError
+
+    def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
+        """E: [B, M] and ∇ₓE: [B, M, *S].
+
+        With `create_graph` the gradient stays differentiable w.r.t. θ, the meta-parameters and `x`
+        (needed by the write loss's ‖∇ₓE‖² term and by meta-training). A query that is plain data is
+        differentiated on a fresh leaf, so no graph is kept from one step to the next.
+        """
+        with torch.enable_grad():
+            leaf = x if x.requires_grad else x.detach().requires_grad_()
+            e = self.energy(leaf, theta)
+            (grad,) = torch.autograd.grad(e.sum(), leaf, create_graph=create_graph)
+        return e, grad
+
+
+class FCEnergy(Energy):
+    """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c).
+
+    Writable: W: [H, D] and b: [H] (θ = [vec W, b], P = H·D + H). Meta-learned: A: [G, H], c: [G], v: [G].
+    The input gradient is written out by hand (backprop through the three layers), which makes reads
+    autograd-free, CUDA-graph capturable and runnable under `torch.inference_mode()`; it is built from
+    differentiable ops, so meta-training differentiates through it as usual.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        (dim,) = config.input_shape
+        hidden, meta_hidden = config.writable_hidden, config.meta_hidden
+        self.dim, self.hidden = dim, hidden
+        w = torch.randn(hidden, dim) / math.sqrt(dim)
+        self.theta_bar = nn.Parameter(torch.cat([w.flatten(), torch.zeros(hidden)]))
+        self.A = nn.Parameter(torch.randn(meta_hidden, hidden) / math.sqrt(hidden))
+        self.c = nn.Parameter(torch.zeros(meta_hidden))
+        self.v = nn.Parameter(torch.full((meta_hidden,), 1.0 / math.sqrt(meta_hidden)))
+
+    def unpack(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """θ: [B, P] -> W: [B, H, D], b: [B, H]."""
+        split = self.hidden * self.dim
+        return theta[:, :split].view(-1, self.hidden, self.dim), theta[:, split:]
+
+    def _forward(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        W, b = self.unpack(theta)
+        h = torch.tanh(torch.baddbmm(b.unsqueeze(1), x, W.transpose(1, 2)))  # [B, M, H]
+        z = F.linear(h, self.A, self.c)  # [B, M, G]
+        return W, h, z
+
+    def energy(self, x: Tensor, theta: Tensor) -> Tensor:
+        _, _, z = self._forward(x, theta)
+        return F.softplus(z) @ self.v  # [B, M]
+
+    def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
+        W, h, z = self._forward(x, theta)
+        e = F.softplus(z) @ self.v  # [B, M]
+        dz = torch.sigmoid(z) * self.v  # [B, M, G]
+        du = (dz @ self.A) * (1.0 - h * h)  # [B, M, H]
+        return e, torch.bmm(du, W)  # [B, M, D]
+
+
+class ConvEnergy(Energy):
+    """A small residual convolutional energy for images.
+
+    Writable: the first convolution, F filters of C×k×k plus F biases (P = F·C·k² + F), applied per memory
+    as one grouped convolution over the batch. Meta-learned: `residual_blocks` shared 3×3 residual blocks,
+    then  E = vᵀ softplus(A · flatten(h) + c).
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        channels, height, width = config.input_shape
+        filters, k = config.writable_hidden, config.kernel_size
+        self.channels, self.filters, self.kernel, self.stride = channels, filters, k, config.stride
+        w = torch.randn(filters, channels, k, k) / math.sqrt(channels * k * k)
+        self.theta_bar = nn.Parameter(torch.cat([w.flatten(), torch.zeros(filters)]))
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(filters, filters, 3, padding=1),
+                nn.Softplus(),
+                nn.Conv2d(filters, filters, 3, padding=1),
+            )
+            for _ in range(config.residual_blocks)
+        )
+        out_h = (height + 2 * (k // 2) - k) // config.stride + 1
+        out_w = (width + 2 * (k // 2) - k) // config.stride + 1
+        self.readout = nn.Linear(filters * out_h * out_w, config.meta_hidden)
+        self.v = nn.Parameter(torch.full((config.meta_hidden,), 1.0 / math.sqrt(config.meta_hidden)))
+
+    def energy(self, x: Tensor, theta: Tensor) -> Tensor:
+        batch, queries = x.shape[:2]
+        split = self.filters * self.channels * self.kernel**2
+        weight = theta[:, :split].reshape(batch * self.filters, self.channels, self.kernel, self.kernel)
+        bias = theta[:, split:].reshape(batch * self.filters)
+        grouped = x.transpose(0, 1).reshape(queries, batch * self.channels, *x.shape[-2:])
+        u = F.conv2d(grouped, weight, bias, stride=self.stride, padding=self.kernel // 2, groups=batch)
+        h = torch.tanh(u).view(queries, batch, self.filters, *u.shape[-2:]).transpose(0, 1)
+        h = h.reshape(batch * queries, self.filters, *u.shape[-2:])  # [B·M, F, H', W']
+        for block in self.blocks:
+            h = h + block(h)
+        z = self.readout(h.flatten(1))  # [B·M, G]
+        return (F.softplus(z) @ self.v).view(batch, queries)
+
+
+def build_energy(config: ModelConfig) -> Energy:
+    """The energy network named by `config.energy`."""
+    if config.energy == "fc":
+        if len(config.input_shape) != 1:
+            raise ValueError(f"fc energy needs input_shape (D,), got {config.input_shape}")
+        return FCEnergy(config)
+    if config.energy == "conv":
+        if len(config.input_shape) != 3:
+            raise ValueError(f"conv energy needs input_shape (C, H, W), got {config.input_shape}")
+        return ConvEnergy(config)
+    raise ValueError(f"unknown energy kind {config.energy!r}")

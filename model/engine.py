@@ -1,0 +1,119 @@
+"""The inference engine: the one narrow API the service (and the benchmarks) use.
+
+    engine = Engine.from_checkpoint("checkpoints/binary128", device="auto")
+    theta = engine.write(X, pattern_mask)          # X: [B, N, *S] -> θ: [B, P]
+    result = engine.read(theta, Q, known)          # Q: [B, M, *S] -> patterns, states, energies
+    errors = engine.self_check(theta, X, pattern_mask)   # [B] mean recall error under the standard distortion
+
+Inputs may live on any device; outputs live on the engine's device. Nothing here keeps an autograd graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from model.checkpoint import checkpoint_hash, load_checkpoint
+from model.config import ModelConfig
+from model.energy import FCEnergy
+from model.memory import EnergyMemory
+from model.tasks import decode, masked_mean, recall_error, standard_distortion
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """'auto' -> cuda when available else cpu; 'cpu' / 'cuda[:i]' as given (cuda without a GPU is an error)."""
+    if str(name) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA device is available")
+    return device
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a client needs to know about a served model."""
+
+    name: str
+    energy: str
+    domain: str
+    input_shape: tuple[int, ...]
+    input_dim: int
+    value_range: tuple[float, float]
+    writable_floats: int
+    write_steps: int
+    read_steps: int
+    max_patterns: int
+    distortion_size: int
+    checkpoint_hash: str
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """patterns: decoded answers [B, M, *S]; states: raw read states X̂ [B, M, *S]; energies: E(X̂) [B, M]."""
+
+    patterns: Tensor
+    states: Tensor
+    energies: Tensor
+
+
+class Engine:
+    """Batched write / read / self-check for one trained EnergyMemory on one device."""
+
+    def __init__(self, memory: EnergyMemory, weights_hash: str, device: str | torch.device = "cpu") -> None:
+        self.device = resolve_device(device)
+        self.memory = memory.to(self.device).eval().requires_grad_(False)
+        self.config: ModelConfig = memory.config
+        self.info = ModelInfo(
+            name=self.config.name,
+            energy=self.config.energy,
+            domain=self.config.domain,
+            input_shape=tuple(self.config.input_shape),
+            input_dim=self.config.input_dim,
+            value_range=tuple(self.config.value_range),
+            writable_floats=memory.writable_numel,
+            write_steps=self.config.write_steps,
+            read_steps=self.config.read_steps,
+            max_patterns=self.config.max_patterns,
+            distortion_size=self.config.distortion_size,
+            checkpoint_hash=weights_hash,
+        )
+        # The FC energy's hand-written ∇ₓE needs no autograd, so its reads can run in inference mode.
+        self._reads_without_autograd = isinstance(self.memory.energy, FCEnergy)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto") -> Engine:
+        return cls(load_checkpoint(path), checkpoint_hash(path), device)
+
+    def write(self, X: Tensor, pattern_mask: Tensor | None = None) -> Tensor:
+        """X: [B, N, *S], pattern_mask: [B, N] bool or None -> θ: [B, P]."""
+        X = X.to(self.device, torch.float32)
+        if pattern_mask is not None:
+            pattern_mask = pattern_mask.to(self.device, torch.bool)
+        with torch.no_grad():
+            return self.memory.write(X, pattern_mask)
+
+    def read(self, theta: Tensor, Q: Tensor, known: Tensor | None = None) -> ReadResult:
+        """θ: [B, P], Q: [B, M, *S], known: [B, M, *S] bool (clamped entries) or None."""
+        theta = theta.to(self.device, torch.float32)
+        Q = Q.to(self.device, torch.float32)
+        if known is not None:
+            known = known.to(self.device, torch.bool)
+        with torch.inference_mode(self._reads_without_autograd), torch.no_grad():
+            states, energies = self.memory.read(theta, Q, known)
+        return ReadResult(decode(self.config, states), states, energies)
+
+    def self_check(
+        self, theta: Tensor, X: Tensor, pattern_mask: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Read every stored pattern back from the standard distortion: mean recall error per memory, [B]."""
+        X = X.to(self.device, torch.float32)
+        Q, known = standard_distortion(self.config, X.cpu(), generator)
+        answer = self.read(theta, Q, known).patterns
+        errors = recall_error(self.config, answer, X)  # [B, N]
+        if pattern_mask is None:
+            return errors.mean(1)
+        return masked_mean(errors, pattern_mask.to(self.device), dim=1)

@@ -1,0 +1,113 @@
+"""The Energy-Based Memory Model (Bartunov et al., ICLR 2020): meta-learned writing and reading rules.
+
+Writing (section 3) compresses a set of patterns X into the writable parameters θ by T steps of gradient
+descent from the meta-learned initialisation θ̄ on the writing loss
+
+    W(X, θ) = mean_i [ E(x_i; θ) + α ‖∇ₓE(x_i; θ)‖² ] + β ‖θ − θ̄‖²,       θ_{t+1} = θ_t − η_t ⊙ ∇_θ W.
+
+Reading (section 2, appendix A) descends the energy from a query for K steps of projected Nesterov-momentum
+gradient descent with learned step sizes γ_k:
+
+    y_k = x_k + μ v_k,   v_{k+1} = μ v_k − γ_k ∇ₓE(y_k; θ),   x_{k+1} = proj(x_k + v_{k+1}).
+
+All step sizes, α, β and μ are learned in log / logit space. Both loops are batched over B memories.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from model.config import ModelConfig
+from model.energy import Energy, build_energy
+
+
+class EnergyMemory(nn.Module):
+    """An energy network plus the meta-parameters of its writing and reading rules."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.energy: Energy = build_energy(config)
+        write_lr_shape = (config.write_steps, self.energy.writable_numel if config.per_parameter_write_lr else 1)
+        self.log_write_lr = nn.Parameter(torch.full(write_lr_shape, math.log(config.init_write_lr)))
+        self.log_read_lr = nn.Parameter(torch.full((config.read_steps,), math.log(config.init_read_lr)))
+        p = config.init_momentum
+        self.momentum_logit = nn.Parameter(torch.tensor(math.log(p / (1.0 - p))))
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
+        self.log_beta = nn.Parameter(torch.tensor(math.log(config.init_beta)))
+
+    @property
+    def writable_numel(self) -> int:
+        return self.energy.writable_numel
+
+    def project(self, x: Tensor) -> Tensor:
+        """proj: clamp onto the model's domain (the box [lo, hi]^D)."""
+        lo, hi = self.config.value_range
+        return x.clamp(lo, hi)
+
+    def write(self, X: Tensor, pattern_mask: Tensor | None = None, create_graph: bool = False) -> Tensor:
+        """X: [B, N, *S], pattern_mask: [B, N] (True = a real pattern, False = padding) -> θ: [B, P].
+
+        With `create_graph=False` (serving) each step differentiates on a fresh leaf θ and keeps no graph
+        across steps; with `create_graph=True` (meta-training) the whole unrolled loop stays differentiable.
+        """
+        batch, count = X.shape[:2]
+        if pattern_mask is None:
+            pattern_mask = torch.ones(batch, count, dtype=torch.bool, device=X.device)
+        mask = pattern_mask.to(X.dtype)
+        X = X * mask.view(batch, count, *([1] * (X.dim() - 2)))  # padding never carries values in
+        weights = mask / mask.sum(1, keepdim=True).clamp_min(1.0)  # [B, N]: the mean over real patterns
+        alpha, beta = self.log_alpha.exp(), self.log_beta.exp()
+        write_lr = self.log_write_lr.exp()  # [T, P] or [T, 1]
+        theta_bar = self.energy.theta_bar
+        if not create_graph:
+            alpha, beta, write_lr, theta_bar = alpha.detach(), beta.detach(), write_lr.detach(), theta_bar.detach()
+        theta = theta_bar.expand(batch, -1)
+        for step in range(self.config.write_steps):
+            with torch.enable_grad():
+                if not create_graph:
+                    theta = theta.detach().requires_grad_()
+                e, grad_x = self.energy.energy_and_grad(X, theta, create_graph=True)
+                per_pattern = e + alpha * grad_x.flatten(2).pow(2).sum(-1)  # [B, N]
+                loss = (weights * per_pattern).sum() + beta * (theta - theta_bar).pow(2).sum()
+                (grad_theta,) = torch.autograd.grad(loss, theta, create_graph=create_graph)
+            theta = theta - write_lr[step] * grad_theta
+        return theta if create_graph else theta.detach()
+
+    def read(
+        self, theta: Tensor, Q: Tensor, known: Tensor | None = None, create_graph: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """θ: [B, P], Q: [B, M, *S], known: [B, M, *S] bool or None -> (X̂: [B, M, *S], E(X̂): [B, M]).
+
+        `known` clamps entries: they keep their query value and only the others descend the energy
+        (the erasure / occlusion protocol of the paper's Table 1). Without it every entry moves.
+        """
+        momentum = torch.sigmoid(self.momentum_logit)
+        read_lr = self.log_read_lr.exp()
+        if not create_graph:
+            momentum, read_lr = momentum.detach(), read_lr.detach()
+        free = None if known is None else (~known).to(Q.dtype)
+        x, velocity = Q, torch.zeros_like(Q)
+        for step in range(self.config.read_steps):
+            lookahead = self.project(x + momentum * velocity)
+            _, grad_x = self.energy.energy_and_grad(lookahead, theta, create_graph=create_graph)
+            if free is not None:
+                grad_x = grad_x * free
+            velocity = momentum * velocity - read_lr[step] * grad_x
+            x = self.project(x + velocity)
+            if known is not None:
+                x = torch.where(known, Q, x)
+        return x, self.energy.energy(x, theta)
+
+    def meta_parameters_summary(self) -> dict[str, float | list[float]]:
+        """The learned scalars of both rules, for logs and checkpoints' JSON."""
+        return {
+            "write_lr_mean": [float(v) for v in self.log_write_lr.detach().exp().mean(1)],
+            "read_lr": [float(v) for v in self.log_read_lr.detach().exp()],
+            "momentum": float(torch.sigmoid(self.momentum_logit.detach())),
+            "alpha": float(self.log_alpha.detach().exp()),
+            "beta": float(self.log_beta.detach().exp()),
+        }

@@ -1,0 +1,225 @@
+"""Meta-training (Bartunov et al., 2020, eq. 5): learn θ̄, step sizes, α, β, μ and the shared energy layers.
+
+One meta-step: sample B memories of random sizes, write each set (T unrolled steps), distort every stored
+pattern, read it back (K unrolled steps) and minimise the mean ‖x̂ − x‖² through both loops (second order).
+Training is resumable: `train_state.pt` beside the checkpoint holds the optimizer, step and RNG state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from model.checkpoint import load_checkpoint, save_checkpoint
+from model.config import ModelConfig
+from model.memory import EnergyMemory
+from model.tasks import (
+    masked_mean,
+    pattern_mask,
+    random_binary_patterns,
+    recall_error,
+    sample_counts,
+    standard_distortion,
+)
+
+TRAIN_STATE_FILE = "train_state.pt"
+EVAL_COUNTS = (16, 32, 48, 64, 96)
+
+# sampler(batch, generator) -> (X: [B, N, *S], pattern_mask: [B, N])
+TaskSampler = Callable[[int, torch.Generator], tuple[Tensor, Tensor]]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 20_000
+    batch: int = 32  # memories per meta-step
+    min_patterns: int = 1
+    max_patterns: int = 96
+    lr: float = 3e-3
+    lr_schedule: str = "cosine"  # "constant" or "cosine" (to lr_floor · lr at the last step)
+    lr_floor: float = 0.05
+    warmup_steps: int = 200
+    clip: float = 1.0
+    seed: int = 0
+    eval_every: int = 500
+    eval_memories: int = 64
+    checkpoint_seconds: float = 120.0
+
+
+def binary_sampler(config: ModelConfig, settings: TrainSettings) -> TaskSampler:
+    """Random ±1 patterns, N ~ U[min_patterns, max_patterns] drawn once per meta-step.
+
+    One N for the whole batch (rather than one per memory, padded to the largest) halves the mean cost of
+    a step; over many steps every N in the range is trained on equally often.
+    """
+
+    def sample(batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        count = int(sample_counts(1, settings.min_patterns, settings.max_patterns, generator))
+        X = random_binary_patterns(batch, count, config.input_dim, generator)
+        return X, pattern_mask(torch.full((batch,), count))
+
+    return sample
+
+
+def meta_loss(memory: EnergyMemory, X: Tensor, mask: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Write X, read back its standard distortions; returns (mean ‖x̂ − x‖² / D, mean recall error)."""
+    theta = memory.write(X, mask, create_graph=True)
+    Q, known = standard_distortion(memory.config, X.cpu(), generator)
+    X_hat, _ = memory.read(theta, Q.to(X.device), known.to(X.device), create_graph=True)
+    squared = (X_hat - X).flatten(2).pow(2).mean(-1)  # [B, N]
+    return masked_mean(squared, mask), masked_mean(recall_error(memory.config, X_hat.detach(), X), mask)
+
+
+def evaluate_binary(
+    memory: EnergyMemory, counts: tuple[int, ...] = EVAL_COUNTS, memories: int = 64, seed: int = 1234
+) -> dict[int, float]:
+    """Mean error bits per pattern count on fresh random tasks (inference path, fixed seed)."""
+    device = next(memory.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    results = {}
+    for count in counts:
+        X = random_binary_patterns(memories, count, memory.config.input_dim, generator).to(device)
+        with torch.no_grad():
+            theta = memory.write(X)
+            Q, known = standard_distortion(memory.config, X.cpu(), generator)
+            X_hat, _ = memory.read(theta, Q.to(device), known.to(device))
+        results[count] = float(recall_error(memory.config, X_hat, X).mean())
+    return results
+
+
+def learning_rate(settings: TrainSettings, step: int) -> float:
+    """Linear warm-up, then constant or cosine decay to lr_floor · lr."""
+    if step < settings.warmup_steps:
+        return settings.lr * (step + 1) / settings.warmup_steps
+    if settings.lr_schedule == "constant":
+        return settings.lr
+    progress = min(1.0, (step - settings.warmup_steps) / max(1, settings.steps - settings.warmup_steps))
+    floor = settings.lr_floor
+    return settings.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def data_hash(config: ModelConfig, settings: TrainSettings) -> str:
+    """A hash naming the task distribution the model was trained on."""
+    task = {
+        "domain": config.domain,
+        "input_shape": config.input_shape,
+        "distortion": config.distortion_size,
+        "patterns": [settings.min_patterns, settings.max_patterns],
+        "seed": settings.seed,
+    }
+    return hashlib.sha256(orjson.dumps(task, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+class MetaTrainer:
+    """Owns the model, optimizer and RNG of one training run in `out_dir`; saves resumable checkpoints."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        settings: TrainSettings,
+        out_dir: str | Path,
+        sampler: TaskSampler | None = None,
+        device: torch.device | str = "cpu",
+        command: str = "",
+        resume: bool = False,
+    ) -> None:
+        self.settings, self.out_dir, self.device, self.command = settings, Path(out_dir), torch.device(device), command
+        self.step = 0
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        torch.manual_seed(settings.seed)
+        state_path = self.out_dir / TRAIN_STATE_FILE
+        if resume and state_path.is_file():
+            self.memory = load_checkpoint(self.out_dir, self.device).train()
+            state = torch.load(state_path, map_location="cpu", weights_only=False)
+            self.step = state["step"]
+            self.generator.set_state(state["generator"])
+            self.elapsed = state["elapsed"]
+        else:
+            self.memory = EnergyMemory(config).to(self.device)
+            self.elapsed = 0.0
+        self.optimizer = torch.optim.Adam(self.memory.parameters(), lr=settings.lr)
+        if resume and state_path.is_file():
+            self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler = sampler or binary_sampler(self.memory.config, settings)
+        self.last_eval: dict[int, float] = {}
+
+    def train_step(self) -> tuple[float, float]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.settings, self.step)
+        X, mask = self.sampler(self.settings.batch, self.generator)
+        loss, error = meta_loss(self.memory, X.to(self.device), mask.to(self.device), self.generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.memory.parameters(), self.settings.clip)
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.detach()), float(error)
+
+    def save(self) -> None:
+        training = {
+            "command": self.command,
+            "data_hash": data_hash(self.memory.config, self.settings),
+            "settings": asdict(self.settings),
+            "steps": self.step,
+            "seconds": round(self.elapsed, 1),
+            "eval_error": {str(k): round(v, 3) for k, v in self.last_eval.items()},
+            "meta_parameters": self.memory.meta_parameters_summary(),
+        }
+        self.memory.config = self.memory.config.replace(training=training)
+        save_checkpoint(self.memory, self.out_dir)
+        state = {
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "elapsed": self.elapsed,
+        }
+        tmp = self.out_dir / (TRAIN_STATE_FILE + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.out_dir / TRAIN_STATE_FILE)
+
+    def evaluate(self) -> dict[int, float]:
+        counts = tuple(n for n in EVAL_COUNTS if n <= self.settings.max_patterns) or (self.settings.max_patterns,)
+        self.memory.eval()
+        self.last_eval = evaluate_binary(self.memory, counts, self.settings.eval_memories)
+        self.memory.train()
+        return self.last_eval
+
+    def run(self, max_minutes: float | None = None, progress: bool = True) -> dict[int, float]:
+        """Train until `settings.steps` (or `max_minutes` of this call), evaluating and saving as it goes."""
+        start = last_save = time.monotonic()
+        bar = tqdm(total=self.settings.steps, initial=self.step, disable=not progress, dynamic_ncols=True)
+        running_loss = running_error = None
+        while self.step < self.settings.steps:
+            t0 = time.monotonic()
+            loss, error = self.train_step()
+            self.elapsed += time.monotonic() - t0
+            running_loss = loss if running_loss is None else 0.98 * running_loss + 0.02 * loss
+            running_error = error if running_error is None else 0.98 * running_error + 0.02 * error
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{running_loss:.4f}",
+                err=f"{running_error:.2f}",
+                lr=f"{learning_rate(self.settings, self.step):.1e}",
+            )
+            if self.step % self.settings.eval_every == 0:
+                results = self.evaluate()
+                bar.write(f"step {self.step}: eval error " + " ".join(f"N={k}:{v:.2f}" for k, v in results.items()))
+            now = time.monotonic()
+            if now - last_save >= self.settings.checkpoint_seconds:
+                self.save()
+                last_save = now
+            if max_minutes is not None and now - start >= 60.0 * max_minutes:
+                break
+        bar.close()
+        self.evaluate()
+        self.save()
+        return self.last_eval

@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny models so the suite runs in seconds on 2 CPU cores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.config import ModelConfig, tiny_binary_config
+from model.memory import EnergyMemory
+
+
+@pytest.fixture(autouse=True)
+def _deterministic() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def tiny_config() -> ModelConfig:
+    return tiny_binary_config()
+
+
+@pytest.fixture
+def tiny_memory(tiny_config: ModelConfig) -> EnergyMemory:
+    return EnergyMemory(tiny_config).double()
+
+
+@pytest.fixture
+def tiny_conv_config() -> ModelConfig:
+    return ModelConfig(
+        name="tiny-conv",
+        energy="conv",
+        input_shape=(1, 8, 8),
+        writable_hidden=4,
+        meta_hidden=16,
+        domain="continuous",
+        value_range=(0.0, 1.0),
+        max_patterns=8,
+        distortion_size=4,
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_tiny() -> EnergyMemory:
+    """The tiny binary model after a short meta-training run (~5 s): 4 patterns of 32 bits, 8 erased."""
+    from model.training import MetaTrainer, TrainSettings
+
+    settings = TrainSettings(
+        steps=200,
+        batch=16,
+        min_patterns=1,
+        max_patterns=8,
+        lr=1e-2,
+        warmup_steps=10,
+        eval_every=10**9,
+        checkpoint_seconds=10**9,
+    )
+    trainer = MetaTrainer(tiny_binary_config(), settings, out_dir="unused", device="cpu")
+    for _ in range(settings.steps):
+        trainer.train_step()
+    return trainer.memory.eval().requires_grad_(False)

@@ -1,0 +1,60 @@
+"""Checkpoints round-trip exactly; broken ones fail with a message that says what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from model.checkpoint import CheckpointError, checkpoint_hash, load_checkpoint, save_checkpoint
+from model.config import ModelConfig
+from model.engine import Engine
+from model.memory import EnergyMemory
+from model.tasks import random_binary_patterns
+
+
+def test_round_trip_gives_bit_identical_outputs(tmp_path: Path, tiny_config: ModelConfig) -> None:
+    memory = EnergyMemory(tiny_config)
+    with torch.no_grad():
+        memory.log_read_lr.add_(0.3)  # differ from the initial values
+    save_checkpoint(memory, tmp_path)
+    original = Engine(memory, "x")
+    loaded = Engine.from_checkpoint(tmp_path, "cpu")
+    assert loaded.config == tiny_config
+    X = random_binary_patterns(3, 4, tiny_config.input_dim)
+    theta = original.write(X)
+    assert torch.equal(theta, loaded.write(X))
+    Q = X * (torch.rand(X.shape) > 0.3)
+    a, b = original.read(theta, Q), loaded.read(theta, Q)
+    assert torch.equal(a.states, b.states) and torch.equal(a.energies, b.energies)
+    assert loaded.info.checkpoint_hash == checkpoint_hash(tmp_path)
+    assert loaded.info.writable_floats == 8 * 32 + 8
+
+
+def test_missing_tensor_is_a_clear_error(tmp_path: Path, tiny_config: ModelConfig) -> None:
+    save_checkpoint(EnergyMemory(tiny_config), tmp_path)
+    tensors = load_file(str(tmp_path / "model.safetensors"))
+    del tensors["energy.A"]
+    save_file(tensors, str(tmp_path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"missing tensors \['energy.A'\]"):
+        load_checkpoint(tmp_path)
+
+
+def test_wrong_dims_is_a_clear_error(tmp_path: Path, tiny_config: ModelConfig) -> None:
+    save_checkpoint(EnergyMemory(tiny_config), tmp_path)
+    config = orjson.loads((tmp_path / "config.json").read_bytes())
+    config["meta_hidden"] = 64
+    (tmp_path / "config.json").write_bytes(orjson.dumps(config))
+    with pytest.raises(CheckpointError, match=r"'energy\.A' has shape"):
+        load_checkpoint(tmp_path)
+
+
+def test_missing_files_and_bad_config(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"missing config\.json"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text('{"name": "x", "colour": "red"}')
+    with pytest.raises(CheckpointError, match="unknown model config fields"):
+        load_checkpoint(tmp_path)

@@ -1,0 +1,107 @@
+"""The writing and reading rules: batching, masking, the inference path and what a write does to the energy."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.config import ModelConfig
+from model.memory import EnergyMemory
+from model.tasks import random_binary_patterns
+
+
+def _patterns(memory: EnergyMemory, batch: int, count: int) -> torch.Tensor:
+    config = memory.config
+    if config.domain == "binary":
+        return random_binary_patterns(batch, count, config.input_dim).double()
+    return torch.rand(batch, count, *config.input_shape, dtype=torch.float64)
+
+
+@pytest.fixture(params=["fc", "conv"])
+def memory(request, tiny_config: ModelConfig, tiny_conv_config: ModelConfig) -> EnergyMemory:
+    config = tiny_config if request.param == "fc" else tiny_conv_config
+    return EnergyMemory(config).double()
+
+
+def test_batched_write_and_read_equal_separate_runs(memory: EnergyMemory) -> None:
+    X = _patterns(memory, 4, 5)
+    Q = X + 0.3 * torch.randn_like(X)
+    theta = memory.write(X)
+    states, energies = memory.read(theta, Q)
+    for b in range(4):
+        theta_b = memory.write(X[b : b + 1])
+        states_b, energies_b = memory.read(theta_b, Q[b : b + 1])
+        torch.testing.assert_close(theta[b : b + 1], theta_b)
+        torch.testing.assert_close(states[b : b + 1], states_b)
+        torch.testing.assert_close(energies[b : b + 1], energies_b)
+
+
+def test_inference_write_equals_training_write(memory: EnergyMemory) -> None:
+    X = _patterns(memory, 3, 4)
+    inference = memory.write(X, create_graph=False)
+    training = memory.write(X, create_graph=True)
+    assert not inference.requires_grad and training.requires_grad
+    torch.testing.assert_close(inference, training.detach())
+    assert not torch.allclose(inference, memory.energy.theta_bar.detach().expand_as(inference))
+
+
+def test_padding_contributes_nothing(memory: EnergyMemory) -> None:
+    X = _patterns(memory, 2, 3)
+    padded = torch.cat([X, 5.0 * torch.ones_like(X[:, :2])], dim=1)
+    mask = torch.tensor([[True, True, True, False, False]] * 2)
+    torch.testing.assert_close(memory.write(padded, mask), memory.write(X))
+
+
+def test_memories_with_different_counts_batch_together(tiny_memory: EnergyMemory) -> None:
+    X = _patterns(tiny_memory, 2, 6)
+    mask = torch.tensor([[True] * 6, [True] * 2 + [False] * 4])
+    theta = tiny_memory.write(X, mask)
+    torch.testing.assert_close(theta[1:], tiny_memory.write(X[1:, :2]))
+    torch.testing.assert_close(theta[:1], tiny_memory.write(X[:1]))
+
+
+def test_fc_analytic_gradient_matches_autograd(tiny_memory: EnergyMemory) -> None:
+    energy = tiny_memory.energy
+    x = torch.rand(3, 4, energy.dim, dtype=torch.float64) * 2 - 1
+    theta = energy.theta_bar.detach().expand(3, -1) + 0.1 * torch.randn(3, energy.writable_numel, dtype=torch.float64)
+    e, grad = energy.energy_and_grad(x, theta, create_graph=False)
+    leaf = x.clone().requires_grad_()
+    (auto,) = torch.autograd.grad(energy.energy(leaf, theta).sum(), leaf)
+    torch.testing.assert_close(grad, auto)
+    torch.testing.assert_close(e, energy.energy(x, theta))
+
+
+def test_known_entries_are_clamped(tiny_memory: EnergyMemory) -> None:
+    X = _patterns(tiny_memory, 2, 3)
+    known = torch.rand(X.shape) < 0.5
+    Q = torch.where(known, X, torch.zeros_like(X))
+    states, _ = tiny_memory.read(tiny_memory.write(X), Q, known)
+    torch.testing.assert_close(states[known], X[known])
+    unclamped, _ = tiny_memory.read(tiny_memory.write(X), Q)
+    assert not torch.equal(unclamped[known], X[known])
+
+
+def test_read_stays_in_domain(tiny_memory: EnergyMemory) -> None:
+    X = _patterns(tiny_memory, 2, 3)
+    states, _ = tiny_memory.read(tiny_memory.write(X), 3.0 * torch.randn_like(X))
+    assert states.abs().max() <= 1.0
+
+
+def test_write_lowers_energy_of_stored_patterns(trained_tiny: EnergyMemory) -> None:
+    X = random_binary_patterns(16, 4, trained_tiny.config.input_dim)
+    others = random_binary_patterns(16, 4, trained_tiny.config.input_dim)
+    theta = trained_tiny.write(X)
+    stored = trained_tiny.energy.energy(X, theta)
+    unstored = trained_tiny.energy.energy(others, theta)
+    assert (stored.mean(1) < unstored.mean(1)).float().mean() > 0.9
+    # Writing is what lowers it: before the write the stored patterns are not special.
+    theta_bar = trained_tiny.energy.theta_bar.detach().expand(16, -1)
+    before = trained_tiny.energy.energy(X, theta_bar) - trained_tiny.energy.energy(others, theta_bar)
+    assert (stored - unstored).mean() < before.mean() - 0.1 * before.abs().mean()
+
+
+def test_reading_a_stored_pattern_leaves_it_unchanged(trained_tiny: EnergyMemory) -> None:
+    X = random_binary_patterns(16, 4, trained_tiny.config.input_dim)
+    states, _ = trained_tiny.read(trained_tiny.write(X), X)
+    changed_bits = (torch.sign(states) != X).float().sum(-1).mean()
+    assert changed_bits < 0.5
