@@ -45,6 +45,10 @@ class Energy(nn.Module):
             (grad,) = torch.autograd.grad(e.sum(), leaf, create_graph=create_graph)
         return e, grad
 
+    def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
+        """∇ₓE: [B, M, *S] alone (reading needs no energy values until the last step)."""
+        return self.energy_and_grad(x, theta, create_graph)[1]
+
 
 class FCEnergy(Energy):
     """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c).
@@ -83,10 +87,16 @@ class FCEnergy(Energy):
 
     def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
         W, h, z = self._forward(x, theta)
-        e = F.softplus(z) @ self.v  # [B, M]
+        return F.softplus(z) @ self.v, self._backward(W, h, z)
+
+    def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
+        return self._backward(*self._forward(x, theta))
+
+    def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
+        """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W.  -> [B, M, D]"""
         dz = torch.sigmoid(z) * self.v  # [B, M, G]
         du = (dz @ self.A) * (1.0 - h * h)  # [B, M, H]
-        return e, torch.bmm(du, W)  # [B, M, D]
+        return torch.bmm(du, W)
 
 
 class ConvEnergy(Energy):

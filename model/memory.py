@@ -93,7 +93,7 @@ class EnergyMemory(nn.Module):
         x, velocity = Q, torch.zeros_like(Q)
         for step in range(self.config.read_steps):
             lookahead = self.project(x + momentum * velocity)
-            _, grad_x = self.energy.energy_and_grad(lookahead, theta, create_graph=create_graph)
+            grad_x = self.energy.grad_x(lookahead, theta, create_graph=create_graph)
             if free is not None:
                 grad_x = grad_x * free
             velocity = momentum * velocity - read_lr[step] * grad_x
