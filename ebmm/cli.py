@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -28,10 +29,20 @@ def write_json(data: dict, path: Path | None) -> None:
         console.print(f"wrote {path}")
 
 
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @app.command()
 def train(
     out: Annotated[Path, typer.Option(help="Checkpoint directory (written as training goes).")],
-    preset: Annotated[str, typer.Option(help="Model preset: binary128 or tiny.")] = "binary128",
+    preset: Annotated[str, typer.Option(help="Model preset: binary128, tiny, digits, digits-conv, patches16.")] = (
+        "binary128"
+    ),
+    dataset: Annotated[
+        str | None, typer.Option(help="random (±1 patterns) or an image data set; default: the preset's.")
+    ] = None,
+    data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
     steps: int = 20_000,
     batch: Annotated[int, typer.Option(help="Memories per meta-step.")] = 32,
     min_patterns: int = 1,
@@ -50,8 +61,9 @@ def train(
 ) -> None:
     """Meta-train a model; resumable with --resume."""
     from model.config import PRESETS
+    from model.data.datasets import PRESET_DATASETS
     from model.engine import resolve_device
-    from model.training import MetaTrainer, TrainSettings
+    from model.training import MetaTrainer, TrainSettings, task_sampler
 
     if threads:
         torch.set_num_threads(threads)
@@ -70,11 +82,21 @@ def train(
         lr_schedule=lr_schedule,
         eval_every=eval_every,
         seed=seed,
+        dataset=dataset or PRESET_DATASETS.get(preset, "random"),
     )
+    sampler = eval_source = None
+    if settings.dataset != "random":
+        from model.data.sampler import split_sources
+
+        train_source, eval_source = split_sources(settings.dataset, data_root)
+        sampler = task_sampler(train_source, settings)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` saves a resumable checkpoint first
     command = "ebmm " + shlex.join(sys.argv[1:])
-    trainer = MetaTrainer(config, settings, out, device=resolve_device(device), command=command, resume=resume)
+    trainer = MetaTrainer(
+        config, settings, out, sampler, resolve_device(device), command, resume=resume, eval_source=eval_source
+    )
     results = trainer.run(max_minutes=minutes)
-    console.print(f"step {trainer.step}: " + " ".join(f"N={k}: {v:.2f}" for k, v in results.items()))
+    console.print(f"step {trainer.step}: " + " ".join(f"N={k}: {v:{trainer.error_format}}" for k, v in results.items()))
 
 
 @app.command("eval")
@@ -130,6 +152,91 @@ def bench_engine_command(
             f"{row['read_speedup_vs_batch1']:.1f}×",
         )
     console.print(table)
+    write_json(result, json_path)
+
+
+@bench_app.command("binary")
+def bench_binary_command(
+    checkpoint: Path = DEFAULT_CHECKPOINT,
+    memories: Annotated[int, typer.Option(help="Memories (random tasks) per pattern count N.")] = 256,
+    seed: int = 0,
+    device: str = "auto",
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json")] = None,
+) -> None:
+    """The paper's Table 1: EBMM and the Hopfield baselines on the same random 128-bit tasks."""
+    from model.bench.binary import PROTOCOL, bench_binary, table1, unclamped_table
+    from model.engine import Engine
+
+    if threads:
+        torch.set_num_threads(threads)
+    engine = Engine.from_checkpoint(checkpoint, device)
+    console.print(PROTOCOL)
+    result = bench_binary(engine, memories=memories, seed=seed, checkpoint=str(checkpoint))
+    console.print(table1(result))
+    console.print(unclamped_table(result))
+    console.print(f"{result['total_seconds']:.0f} s on {result['device']} ({result['torch_threads']} threads)")
+    write_json(result, json_path)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: EBMM_HOST (127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: EBMM_PORT (8000).")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes (they share one Redis).")] = 1,
+    log_level: str = "info",
+) -> None:
+    """Serve the memory API (uvicorn) with the EBMM_* settings; see README "Service API"."""
+    import os
+
+    import uvicorn
+
+    from service.embedded_redis import EmbeddedRedis
+    from service.settings import Settings
+
+    settings = Settings()
+    embedded = None
+    if workers > 1 and settings.redis_url is None:  # one embedded Redis for all workers, started here
+        embedded = EmbeddedRedis(settings.data_dir)
+        os.environ["EBMM_REDIS_URL"] = embedded.start()
+    try:
+        uvicorn.run(
+            "service.main:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=settings.port if port is None else port,
+            workers=workers,
+            log_level=log_level,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@app.command()
+def openapi(out: Annotated[Path, typer.Option(help="Where to write the spec.")] = Path("openapi/openapi.json")) -> None:
+    """Write the service's OpenAPI document (a test fails when the committed one drifts)."""
+    from service.main import openapi_json
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(openapi_json())
+    console.print(f"wrote {out}")
+
+
+@bench_app.command("load")
+def bench_load_command(
+    url: Annotated[str | None, typer.Option(help="A running server (loopback); default: start one per mode.")] = None,
+    concurrency: Annotated[str, typer.Option(help="Comma-separated concurrent clients.")] = "1,16,64",
+    duration: Annotated[float, typer.Option(help="Seconds per cell (at most 60).", max=60)] = 5.0,
+    model: Annotated[str | None, typer.Option(help="Default: the first served binary model.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json")] = None,
+) -> None:
+    """HTTP load: write / retrieve / healthz throughput and latency, with batching on and off."""
+    from service.loadbench import load_table, run_load_bench
+
+    levels = tuple(int(c) for c in concurrency.split(","))
+    result = run_load_bench(url, levels, duration, model)
+    console.print(load_table(result))
     write_json(result, json_path)
 
 

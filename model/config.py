@@ -15,7 +15,8 @@ DomainKind = Literal["binary", "continuous"]
 class ModelConfig:
     """Everything needed to rebuild a model: architecture, unrolled-loop lengths and the pattern domain.
 
-    Patterns have shape `input_shape`: `(D,)` for the FC energy, `(C, H, W)` for the conv energy.
+    Patterns have shape `input_shape`: `(D,)` or `(C, H, W)` for the FC energy (which flattens them),
+    `(C, H, W)` for the conv energy.
     Only the first layer of the energy is written per memory ("writable"); all else is meta-learned.
     """
 
@@ -85,4 +86,44 @@ def tiny_binary_config(**changes: Any) -> ModelConfig:
     return ModelConfig(**{**defaults, **changes})
 
 
-PRESETS = {"binary128": binary128_config, "tiny": tiny_binary_config}
+def _image_config(name: str, input_shape: tuple[int, int, int], **changes: Any) -> ModelConfig:
+    """An image model: values in [0, 1], up to 64 images per memory (the paper's image sets), queries with a
+    block of half the image side occluded (16×16 of 32×32 in the paper)."""
+    defaults = dict(
+        name=name,
+        input_shape=input_shape,
+        domain="continuous",
+        value_range=(0.0, 1.0),
+        max_patterns=64,
+        distortion_size=input_shape[-1] // 2,
+        meta_hidden=256,
+    )
+    return ModelConfig(**{**defaults, **changes})
+
+
+def digits_config(**changes: Any) -> ModelConfig:
+    """8×8 digits, FC energy on the 64 pixels: writable W: 16×64 + b: 16 = 1040 floats, the size of 16 images,
+    so a memory of 64 images is compressed 4×."""
+    return _image_config("digits", (1, 8, 8), **{"writable_hidden": 16, **changes})
+
+
+def digits_conv_config(**changes: Any) -> ModelConfig:
+    """8×8 digits, conv energy at the FC model's budget: 40 writable 5×5 filters + biases = 1040 floats.
+    No shared residual block: on CPU each one multiplies the meta-training cost several times."""
+    defaults = dict(energy="conv", writable_hidden=40, kernel_size=5, stride=2, residual_blocks=0)
+    return _image_config("digits-conv", (1, 8, 8), **{**defaults, **changes})
+
+
+def patches16_config(**changes: Any) -> ModelConfig:
+    """16×16×3 natural colour patches, FC energy on the 768 values: writable W: 16×768 + b: 16 = 12 304 floats,
+    the size of 16 patches. (The paper's CIFAR images are 32×32; 16×16 keeps CPU meta-training affordable.)"""
+    return _image_config("patches16", (3, 16, 16), **{"writable_hidden": 16, **changes})
+
+
+PRESETS = {
+    "binary128": binary128_config,
+    "tiny": tiny_binary_config,
+    "digits": digits_config,
+    "digits-conv": digits_conv_config,
+    "patches16": patches16_config,
+}

@@ -54,6 +54,7 @@ class FCEnergy(Energy):
     """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c).
 
     Writable: W: [H, D] and b: [H] (θ = [vec W, b], P = H·D + H). Meta-learned: A: [G, H], c: [G], v: [G].
+    Patterns of any shape are flattened first: D = prod(input_shape), e.g. C·H·W for images.
     The input gradient is written out by hand (backprop through the three layers), which makes reads
     autograd-free, CUDA-graph capturable and runnable under `torch.inference_mode()`; it is built from
     differentiable ops, so meta-training differentiates through it as usual.
@@ -61,7 +62,7 @@ class FCEnergy(Energy):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        (dim,) = config.input_shape
+        dim = math.prod(config.input_shape)
         hidden, meta_hidden = config.writable_hidden, config.meta_hidden
         self.dim, self.hidden = dim, hidden
         w = torch.randn(hidden, dim) / math.sqrt(dim)
@@ -77,7 +78,7 @@ class FCEnergy(Energy):
 
     def _forward(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         W, b = self.unpack(theta)
-        h = torch.tanh(torch.baddbmm(b.unsqueeze(1), x, W.transpose(1, 2)))  # [B, M, H]
+        h = torch.tanh(torch.baddbmm(b.unsqueeze(1), x.flatten(2), W.transpose(1, 2)))  # [B, M, H]
         z = F.linear(h, self.A, self.c)  # [B, M, G]
         return W, h, z
 
@@ -87,10 +88,10 @@ class FCEnergy(Energy):
 
     def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
         W, h, z = self._forward(x, theta)
-        return F.softplus(z) @ self.v, self._backward(W, h, z)
+        return F.softplus(z) @ self.v, self._backward(W, h, z).view_as(x)
 
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
-        return self._backward(*self._forward(x, theta))
+        return self._backward(*self._forward(x, theta)).view_as(x)
 
     def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W.  -> [B, M, D]"""
@@ -145,8 +146,6 @@ class ConvEnergy(Energy):
 def build_energy(config: ModelConfig) -> Energy:
     """The energy network named by `config.energy`."""
     if config.energy == "fc":
-        if len(config.input_shape) != 1:
-            raise ValueError(f"fc energy needs input_shape (D,), got {config.input_shape}")
         return FCEnergy(config)
     if config.energy == "conv":
         if len(config.input_shape) != 3:

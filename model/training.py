@@ -36,6 +36,8 @@ EVAL_COUNTS = (16, 32, 48, 64, 96)
 
 # sampler(batch, generator) -> (X: [B, N, *S], pattern_mask: [B, N])
 TaskSampler = Callable[[int, torch.Generator], tuple[Tensor, Tensor]]
+# source(memories B, count N, generator) -> X: [B, N, *S]: the patterns of B memories of N patterns each
+PatternSource = Callable[[int, int, torch.Generator], Tensor]
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,16 @@ class TrainSettings:
     eval_every: int = 500
     eval_memories: int = 64
     checkpoint_seconds: float = 120.0
+    dataset: str = "random"  # "random" ±1 patterns, or an image data set of model.data.datasets
 
 
-def binary_sampler(config: ModelConfig, settings: TrainSettings) -> TaskSampler:
-    """Random ±1 patterns, N ~ U[min_patterns, max_patterns] drawn once per meta-step.
+def binary_source(dim: int) -> PatternSource:
+    """Uniform random ±1 patterns of `dim` bits."""
+    return lambda memories, count, generator: random_binary_patterns(memories, count, dim, generator)
+
+
+def task_sampler(source: PatternSource, settings: TrainSettings) -> TaskSampler:
+    """Memories of patterns from `source`, N ~ U[min_patterns, max_patterns] drawn once per meta-step.
 
     One N for the whole batch (rather than one per memory, padded to the largest) halves the mean cost of
     a step; over many steps every N in the range is trained on equally often.
@@ -64,10 +72,15 @@ def binary_sampler(config: ModelConfig, settings: TrainSettings) -> TaskSampler:
 
     def sample(batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         count = int(sample_counts(1, settings.min_patterns, settings.max_patterns, generator))
-        X = random_binary_patterns(batch, count, config.input_dim, generator)
+        X = source(batch, count, generator)
         return X, pattern_mask(torch.full((batch,), count))
 
     return sample
+
+
+def binary_sampler(config: ModelConfig, settings: TrainSettings) -> TaskSampler:
+    """The binary task: random ±1 patterns of the model's input size."""
+    return task_sampler(binary_source(config.input_dim), settings)
 
 
 def meta_loss(memory: EnergyMemory, X: Tensor, mask: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -79,21 +92,32 @@ def meta_loss(memory: EnergyMemory, X: Tensor, mask: Tensor, generator: torch.Ge
     return masked_mean(squared, mask), masked_mean(recall_error(memory.config, X_hat.detach(), X), mask)
 
 
-def evaluate_binary(
-    memory: EnergyMemory, counts: tuple[int, ...] = EVAL_COUNTS, memories: int = 64, seed: int = 1234
+def evaluate_recall(
+    memory: EnergyMemory,
+    source: PatternSource,
+    counts: tuple[int, ...] = EVAL_COUNTS,
+    memories: int = 64,
+    seed: int = 1234,
 ) -> dict[int, float]:
-    """Mean error bits per pattern count on fresh random tasks (inference path, fixed seed)."""
+    """Mean recall error (bits, or MSE per entry) per pattern count on fresh tasks (inference path, fixed seed)."""
     device = next(memory.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     results = {}
     for count in counts:
-        X = random_binary_patterns(memories, count, memory.config.input_dim, generator).to(device)
+        X = source(memories, count, generator).to(device)
         with torch.no_grad():
             theta = memory.write(X)
             Q, known = standard_distortion(memory.config, X.cpu(), generator)
             X_hat, _ = memory.read(theta, Q.to(device), known.to(device))
         results[count] = float(recall_error(memory.config, X_hat, X).mean())
     return results
+
+
+def evaluate_binary(
+    memory: EnergyMemory, counts: tuple[int, ...] = EVAL_COUNTS, memories: int = 64, seed: int = 1234
+) -> dict[int, float]:
+    """Mean error bits per pattern count on fresh random ±1 tasks."""
+    return evaluate_recall(memory, binary_source(memory.config.input_dim), counts, memories, seed)
 
 
 def learning_rate(settings: TrainSettings, step: int) -> float:
@@ -116,6 +140,8 @@ def data_hash(config: ModelConfig, settings: TrainSettings) -> str:
         "patterns": [settings.min_patterns, settings.max_patterns],
         "seed": settings.seed,
     }
+    if settings.dataset != "random":
+        task["dataset"] = settings.dataset
     return hashlib.sha256(orjson.dumps(task, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
@@ -131,7 +157,9 @@ class MetaTrainer:
         device: torch.device | str = "cpu",
         command: str = "",
         resume: bool = False,
+        eval_source: PatternSource | None = None,
     ) -> None:
+        """`sampler` draws training tasks and `eval_source` the evaluation patterns (default: random ±1 ones)."""
         self.settings, self.out_dir, self.device, self.command = settings, Path(out_dir), torch.device(device), command
         self.step = 0
         self.generator = torch.Generator().manual_seed(settings.seed)
@@ -150,6 +178,8 @@ class MetaTrainer:
         if resume and state_path.is_file():
             self.optimizer.load_state_dict(state["optimizer"])
         self.sampler = sampler or binary_sampler(self.memory.config, settings)
+        self.eval_source = eval_source or binary_source(self.memory.config.input_dim)
+        self.error_format = ".2f" if self.memory.config.domain == "binary" else ".5f"  # error bits or MSE
         self.last_eval: dict[int, float] = {}
 
     def train_step(self) -> tuple[float, float]:
@@ -171,7 +201,7 @@ class MetaTrainer:
             "settings": asdict(self.settings),
             "steps": self.step,
             "seconds": round(self.elapsed, 1),
-            "eval_error": {str(k): round(v, 3) for k, v in self.last_eval.items()},
+            "eval_error": {str(k): float(format(v, self.error_format)) for k, v in self.last_eval.items()},
             "meta_parameters": self.memory.meta_parameters_summary(),
         }
         self.memory.config = self.memory.config.replace(training=training)
@@ -189,14 +219,25 @@ class MetaTrainer:
     def evaluate(self) -> dict[int, float]:
         counts = tuple(n for n in EVAL_COUNTS if n <= self.settings.max_patterns) or (self.settings.max_patterns,)
         self.memory.eval()
-        self.last_eval = evaluate_binary(self.memory, counts, self.settings.eval_memories)
+        self.last_eval = evaluate_recall(self.memory, self.eval_source, counts, self.settings.eval_memories)
         self.memory.train()
         return self.last_eval
 
     def run(self, max_minutes: float | None = None, progress: bool = True) -> dict[int, float]:
         """Train until `settings.steps` (or `max_minutes` of this call), evaluating and saving as it goes."""
-        start = last_save = time.monotonic()
+        start = time.monotonic()
         bar = tqdm(total=self.settings.steps, initial=self.step, disable=not progress, dynamic_ncols=True)
+        try:
+            self._loop(bar, start, max_minutes)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see `ebmm train`): keep what was learned
+            bar.write(f"interrupted at step {self.step}; saving")
+        bar.close()
+        self.evaluate()
+        self.save()
+        return self.last_eval
+
+    def _loop(self, bar: tqdm, start: float, max_minutes: float | None) -> None:
+        last_save = start
         running_loss = running_error = None
         while self.step < self.settings.steps:
             t0 = time.monotonic()
@@ -207,19 +248,16 @@ class MetaTrainer:
             bar.update(1)
             bar.set_postfix(
                 loss=f"{running_loss:.4f}",
-                err=f"{running_error:.2f}",
+                err=format(running_error, self.error_format),
                 lr=f"{learning_rate(self.settings, self.step):.1e}",
             )
             if self.step % self.settings.eval_every == 0:
                 results = self.evaluate()
-                bar.write(f"step {self.step}: eval error " + " ".join(f"N={k}:{v:.2f}" for k, v in results.items()))
+                errors = " ".join(f"N={k}:{v:{self.error_format}}" for k, v in results.items())
+                bar.write(f"step {self.step}: eval error {errors}")
             now = time.monotonic()
             if now - last_save >= self.settings.checkpoint_seconds:
                 self.save()
                 last_save = now
             if max_minutes is not None and now - start >= 60.0 * max_minutes:
                 break
-        bar.close()
-        self.evaluate()
-        self.save()
-        return self.last_eval
