@@ -3,7 +3,9 @@
 Writing (section 3) compresses a set of patterns X into the writable parameters θ by T steps of gradient
 descent from the meta-learned initialisation θ̄ on the writing loss
 
-    W(X, θ) = mean_i [ E(x_i; θ) + α ‖∇ₓE(x_i; θ)‖² ] + β ‖θ − θ̄‖²,       θ_{t+1} = θ_t − η_t ⊙ ∇_θ W.
+    W(X, θ) = mean_i [ E(x_i; θ) + α ‖∇ₓE(x_i; θ)‖² ] + β ‖θ − θ̄‖²,       θ_{t+1} = θ_t − η_t ⊙ ∇_θ W,
+
+with one learned rate per writable float and step (η_t: [P]), optionally scaled by N^κ (see ModelConfig).
 
 Reading (section 2, appendix A) descends the energy from a query for K steps of projected Nesterov-momentum
 gradient descent with learned step sizes γ_k:
@@ -38,6 +40,8 @@ class EnergyMemory(nn.Module):
         self.momentum_logit = nn.Parameter(torch.tensor(math.log(p / (1.0 - p))))
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
         self.log_beta = nn.Parameter(torch.tensor(math.log(config.init_beta)))
+        if config.count_scaled_write_lr:
+            self.write_lr_count_exponent = nn.Parameter(torch.tensor(config.init_write_lr_count_exponent))
 
     @property
     def writable_numel(self) -> int:
@@ -61,7 +65,10 @@ class EnergyMemory(nn.Module):
         X = X * mask.view(batch, count, *([1] * (X.dim() - 2)))  # padding never carries values in
         weights = mask / mask.sum(1, keepdim=True).clamp_min(1.0)  # [B, N]: the mean over real patterns
         alpha, beta = self.log_alpha.exp(), self.log_beta.exp()
-        write_lr = self.log_write_lr.exp()  # [T, P] or [T, 1]
+        write_lr = self.log_write_lr.exp().unsqueeze(1)  # [T, 1, P] or [T, 1, 1]
+        if self.config.count_scaled_write_lr:
+            counts = mask.sum(1, keepdim=True).clamp_min(1.0)  # [B, 1]
+            write_lr = write_lr * counts.pow(self.write_lr_count_exponent)  # [T, B, P]: η_t · N^κ
         theta_bar = self.energy.theta_bar
         if not create_graph:
             alpha, beta, write_lr, theta_bar = alpha.detach(), beta.detach(), write_lr.detach(), theta_bar.detach()
@@ -110,4 +117,9 @@ class EnergyMemory(nn.Module):
             "momentum": float(torch.sigmoid(self.momentum_logit.detach())),
             "alpha": float(self.log_alpha.detach().exp()),
             "beta": float(self.log_beta.detach().exp()),
+            **(
+                {"write_lr_count_exponent": float(self.write_lr_count_exponent.detach())}
+                if self.config.count_scaled_write_lr
+                else {}
+            ),
         }

@@ -17,10 +17,14 @@ def _patterns(memory: EnergyMemory, batch: int, count: int) -> torch.Tensor:
     return torch.rand(batch, count, *config.input_shape, dtype=torch.float64)
 
 
-@pytest.fixture(params=["fc", "conv"])
+@pytest.fixture(params=["fc", "fc-count-scaled", "conv"])
 def memory(request, tiny_config: ModelConfig, tiny_conv_config: ModelConfig) -> EnergyMemory:
-    config = tiny_config if request.param == "fc" else tiny_conv_config
-    return EnergyMemory(config).double()
+    configs = {
+        "fc": tiny_config,
+        "fc-count-scaled": tiny_config.replace(count_scaled_write_lr=True, init_write_lr=0.2),
+        "conv": tiny_conv_config,
+    }
+    return EnergyMemory(configs[request.param]).double()
 
 
 def test_batched_write_and_read_equal_separate_runs(memory: EnergyMemory) -> None:
@@ -105,3 +109,16 @@ def test_reading_a_stored_pattern_leaves_it_unchanged(trained_tiny: EnergyMemory
     states, _ = trained_tiny.read(trained_tiny.write(X), X)
     changed_bits = (torch.sign(states) != X).float().sum(-1).mean()
     assert changed_bits < 0.5
+
+
+def test_count_scaled_write_rate_is_eta_times_n_to_the_kappa(tiny_config: ModelConfig) -> None:
+    config = tiny_config.replace(count_scaled_write_lr=True, write_steps=1, init_beta=1e-12)
+    scaled = EnergyMemory(config).double()
+    plain = EnergyMemory(config.replace(count_scaled_write_lr=False)).double()
+    plain.load_state_dict({k: v for k, v in scaled.state_dict().items() if k != "write_lr_count_exponent"})
+    X = _patterns(plain, 2, 4)
+    theta_bar = plain.energy.theta_bar.detach()
+    with torch.no_grad():
+        scaled.write_lr_count_exponent.fill_(0.5)
+    # One step from θ̄: the scaled update is the plain one times 4^0.5 = 2.
+    torch.testing.assert_close(scaled.write(X) - theta_bar, 2.0 * (plain.write(X) - theta_bar))
