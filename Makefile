@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/ebmm eval --memories 64
+	$(BIN)/ebmm serve
 
 test: $(STAMP)
+	bash scripts/ensure-prometheus.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

@@ -106,21 +106,32 @@ def evaluate(
     memories: int = 256,
     seed: int = 1234,
     device: str = "auto",
+    data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
 ) -> None:
-    """Mean recall error of a checkpoint on fresh random tasks under the standard distortion."""
+    """Mean recall error of a checkpoint under the standard distortion: on fresh random patterns for binary
+    models, on sets drawn from the held-out split of the training data set for image models."""
     from model.engine import Engine
-    from model.tasks import random_binary_patterns
+    from model.training import binary_source
 
     engine = Engine.from_checkpoint(checkpoint, device)
+    dataset = engine.config.training.get("settings", {}).get("dataset", "random")
+    if dataset == "random":
+        source = binary_source(engine.info.input_dim)
+    else:
+        from model.data.datasets import load_images
+        from model.data.sampler import image_source
+
+        source = image_source(load_images(dataset, "test", data_root))
     counts = patterns or [n for n in (16, 32, 48, 64, 96) if n <= engine.info.max_patterns]
     generator = torch.Generator().manual_seed(seed)
-    table = Table(title=f"{engine.info.name} ({checkpoint}), {memories} memories per N")
+    table = Table(title=f"{engine.info.name} ({checkpoint}) on {dataset}, {memories} memories per N")
     table.add_column("patterns", justify="right")
-    table.add_column("error bits" if engine.info.domain == "binary" else "MSE", justify="right")
+    binary = engine.info.domain == "binary"
+    table.add_column("error bits" if binary else "MSE per pixel", justify="right")
     for count in counts:
-        X = random_binary_patterns(memories, count, engine.info.input_dim, generator)
+        X = source(memories, count, generator)
         errors = engine.self_check(engine.write(X), X, generator=generator)
-        table.add_row(str(count), f"{float(errors.mean()):.3f}")
+        table.add_row(str(count), f"{float(errors.mean()):{'.3f' if binary else '.5f'}}")
     console.print(table)
 
 
@@ -153,6 +164,62 @@ def bench_engine_command(
         )
     console.print(table)
     write_json(result, json_path)
+
+
+@bench_app.command("images")
+def bench_images_command(
+    dataset: Annotated[str, typer.Option(help="Image data set; its held-out test split is stored and queried.")] = (
+        "digits"
+    ),
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="EBMM checkpoints (repeatable); default: every one under checkpoints/ trained on DATASET."),
+    ] = None,
+    counts: Annotated[str, typer.Option(help="Comma-separated numbers of stored images N.")] = "1,2,4,8,16,32,64",
+    memories: Annotated[int, typer.Option(help="Memories per N.")] = 64,
+    seed: int = 0,
+    device: str = "cpu",
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json")] = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG of MSE vs N; examples go beside it as *-examples.png.")] = None,
+) -> None:
+    """Occluded-block MSE vs stored images: EBMM against Hopfield baselines at the same floats per memory."""
+    from model.bench.images import bench_images
+    from model.checkpoint import read_config
+    from model.data.datasets import load_images
+    from model.engine import Engine
+
+    if threads:
+        torch.set_num_threads(threads)
+    paths = checkpoint or [
+        path.parent
+        for path in sorted(Path("checkpoints").glob("*/config.json"))
+        if read_config(path.parent).training.get("settings", {}).get("dataset") == dataset
+    ]
+    if not paths:
+        raise typer.BadParameter(f"no checkpoint trained on {dataset!r}; pass --checkpoint")
+    engines = [Engine.from_checkpoint(path, device) for path in paths]
+    train_images, test_images = load_images(dataset, "train", data_root), load_images(dataset, "test", data_root)
+    result, examples = bench_images(
+        engines, test_images, train_images, tuple(int(n) for n in counts.split(",")), memories, seed
+    )
+    result = {"dataset": dataset, "checkpoints": [str(path) for path in paths], **result}
+    table = Table(title=f"{dataset}: MSE on the occluded block ({memories} memories per N, test split)")
+    table.add_column("method")
+    table.add_column("floats", justify="right")
+    for count in result["counts"]:
+        table.add_column(f"N={count}", justify="right")
+    for name, method in result["methods"].items():
+        table.add_row(name, str(method["floats"]), *(f"{v:.4f}" for v in method["mse"].values()))
+    console.print(table)
+    write_json(result, json_path)
+    if plot is not None:
+        from ebmm.image_plots import plot_curves, plot_examples
+
+        plot_curves(result, plot, f"{dataset}: {result['occlusion']}² occlusion, test split")
+        plot_examples(examples, plot.with_name(plot.stem + "-examples.png"))
+        console.print(f"wrote {plot} and {plot.with_name(plot.stem + '-examples.png')}")
 
 
 @bench_app.command("binary")

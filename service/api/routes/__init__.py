@@ -1,0 +1,1 @@
+"""Routers: memories, models, health."""

@@ -1,0 +1,43 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.api.deps import MetricsDep, RegistryDep, StoreDep
+from service.responses import ORJSONResponse
+from service.schemas import Health, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", operation_id="health-live", response_model=Health, summary="The process is alive")
+async def healthz() -> ORJSONResponse:
+    return ORJSONResponse({"status": "ok"})
+
+
+@router.get(
+    "/readyz",
+    operation_id="health-ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Redis unreachable or no model loaded."}},
+    summary="Redis reachable and models loaded",
+)
+async def readyz(store: StoreDep, registry: RegistryDep) -> ORJSONResponse:
+    redis_ok = await store.ping()
+    models = len(registry.engines)
+    ready = redis_ok and models > 0
+    body = {"status": "ready" if ready else "not ready", "redis": redis_ok, "models": models}
+    return ORJSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    operation_id="health-metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
+    summary="Prometheus metrics",
+)
+async def metrics(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,77 @@
+"""/memories: write a memory, retrieve from it, read its metadata, delete it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Response
+
+from service.api.deps import MemoriesDep
+from service.responses import ORJSONResponse
+from service.schemas import ErrorBody, MemoryCreate, MemoryPublic, RetrieveRequest, RetrieveResult
+
+router = APIRouter(prefix="/memories", tags=["memories"])
+
+MemoryId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+ERRORS = {
+    404: {"model": ErrorBody, "description": "Unknown memory or model."},
+    409: {"model": ErrorBody, "description": "θ written by a different checkpoint, or unreadable."},
+    413: {"model": ErrorBody, "description": "Too many patterns / queries, or the body is too large."},
+    422: {"model": ErrorBody, "description": "Wrong dims, non-finite or out-of-domain values (field named)."},
+    429: {"model": ErrorBody, "description": "Engine queue full; see Retry-After."},
+    503: {"model": ErrorBody, "description": "Deadline passed waiting for the engine, or Redis unavailable."},
+}
+
+
+@router.post(
+    "",
+    operation_id="memories-create",
+    status_code=201,
+    response_model=MemoryPublic,
+    responses=ERRORS,
+    summary="Write patterns into a new memory",
+)
+async def create_memory(
+    body: MemoryCreate,
+    memories: MemoriesDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="A retried write with the same key (and body) returns the same memory.",
+        ),
+    ] = None,
+) -> ORJSONResponse:
+    return ORJSONResponse(await memories.create(body, idempotency_key), status_code=201)
+
+
+@router.post(
+    "/{memory_id}/retrieve",
+    operation_id="memories-retrieve",
+    response_model=RetrieveResult,
+    responses=ERRORS,
+    summary="Read queries from a memory",
+)
+async def retrieve(memory_id: MemoryId, body: RetrieveRequest, memories: MemoriesDep) -> ORJSONResponse:
+    return ORJSONResponse(await memories.retrieve(memory_id, body))
+
+
+@router.get(
+    "/{memory_id}",
+    operation_id="memories-get",
+    response_model=MemoryPublic,
+    responses={404: ERRORS[404]},
+    summary="A memory's metadata (no θ)",
+)
+async def get_memory(memory_id: MemoryId, memories: MemoriesDep) -> ORJSONResponse:
+    return ORJSONResponse((await memories.get(memory_id)).public())
+
+
+@router.delete(
+    "/{memory_id}", operation_id="memories-delete", status_code=204, responses={404: ERRORS[404]}, summary="Delete"
+)
+async def delete_memory(memory_id: MemoryId, memories: MemoriesDep) -> Response:
+    await memories.delete(memory_id)
+    return Response(status_code=204)

@@ -1,0 +1,103 @@
+"""What one engine call does for a batch of requests; these run on the engine thread only.
+
+Writes of different N share one call: patterns are padded to the largest N and the engine's pattern_mask
+hides the padding. Reads of different memories share a call too: each request's θ is one row of θ [B, P]
+and its queries are padded to the batch's largest M (requests are grouped by M rounded up to a power of two,
+so padding never more than doubles the work).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+import numpy as np
+import torch
+
+from model.engine import Engine
+
+
+@dataclass(frozen=True)
+class WriteJob:
+    patterns: np.ndarray  # [N, D] float32
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    theta: bytes  # P little-endian float32
+    recall_error: float
+    engine_ms: float  # the whole batch's engine time
+
+
+@dataclass(frozen=True)
+class ReadJob:
+    theta: np.ndarray  # [P] float32
+    queries: np.ndarray  # [M, D] float32
+    known: np.ndarray | None  # [M, D] bool (True = clamped) or None (nothing clamped)
+
+
+@dataclass(frozen=True)
+class ReadOutcome:
+    patterns: np.ndarray  # [M, D]: int8 ±1 for binary models, float32 otherwise
+    energies: np.ndarray  # [M] float32
+    changed: np.ndarray  # [M] float32: fraction of entries that differ from the query
+
+
+def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
+    """B writes -> B θ and write-time self-check errors, in one engine.write + one engine.self_check."""
+    start = time.perf_counter()
+    shape = engine.info.input_shape
+    counts = [len(job.patterns) for job in jobs]
+    X = torch.zeros(len(jobs), max(counts), *shape)  # [B, N, *S]
+    for b, job in enumerate(jobs):
+        X[b, : counts[b]] = torch.from_numpy(job.patterns).view(counts[b], *shape)
+    mask = torch.arange(max(counts)) < torch.tensor(counts)[:, None]  # [B, N]
+    theta = engine.write(X, mask)  # [B, P]
+    errors = engine.self_check(theta, X, mask).cpu().tolist()  # [B]
+    thetas = theta.cpu().numpy().astype("<f4", copy=False)
+    engine_ms = 1000.0 * (time.perf_counter() - start)
+    return [WriteOutcome(thetas[b].tobytes(), float(errors[b]), engine_ms) for b in range(len(jobs))]
+
+
+def _bucket(job: ReadJob) -> int:
+    return 1 << (len(job.queries) - 1).bit_length()  # M rounded up to a power of two
+
+
+def read_batch(engine: Engine, jobs: Sequence[ReadJob]) -> list[ReadOutcome]:
+    """B reads -> B answers, one engine.read per group of similar M."""
+    order = sorted(range(len(jobs)), key=lambda i: _bucket(jobs[i]))
+    outcomes: dict[int, ReadOutcome] = {}
+    for _, group in groupby(order, key=lambda i: _bucket(jobs[i])):
+        indices = list(group)
+        outcomes.update(zip(indices, _read_group(engine, [jobs[i] for i in indices]), strict=True))
+    return [outcomes[i] for i in range(len(jobs))]
+
+
+def _read_group(engine: Engine, jobs: Sequence[ReadJob]) -> list[ReadOutcome]:
+    info = engine.info
+    counts = [len(job.queries) for job in jobs]
+    batch, width = len(jobs), max(counts)
+    theta = torch.from_numpy(np.stack([job.theta for job in jobs]))  # [B, P]
+    Q = torch.zeros(batch, width, info.input_dim)  # [B, M, D]; padded rows are read and ignored
+    clamp = any(job.known is not None for job in jobs)
+    known = torch.zeros(batch, width, info.input_dim, dtype=torch.bool) if clamp else None
+    for b, job in enumerate(jobs):
+        Q[b, : counts[b]] = torch.from_numpy(job.queries)
+        if known is not None and job.known is not None:
+            known[b, : counts[b]] = torch.from_numpy(job.known)
+    view = (batch, width, *info.input_shape)
+    result = engine.read(theta, Q.view(view), None if known is None else known.view(view))
+    answers = result.patterns.reshape(batch, width, info.input_dim).cpu()
+    energies = result.energies.cpu().numpy()
+    if info.domain == "binary":
+        changed = (answers != Q).float().mean(-1).numpy()
+        answers_np = answers.numpy().astype(np.int8)
+    else:
+        lo, hi = info.value_range
+        changed = ((answers - Q).abs() > 1e-3 * (hi - lo)).float().mean(-1).numpy()
+        answers_np = answers.numpy()
+    return [
+        ReadOutcome(answers_np[b, : counts[b]], energies[b, : counts[b]], changed[b, : counts[b]]) for b in range(batch)
+    ]

@@ -1,0 +1,172 @@
+"""Dynamic batching: callers submit one item and await its future; one worker thread runs the engine.
+
+Each (model, op) has a bounded queue and an asyncio task that closes a batch when it holds `max_batch`
+items or `max_delay_ms` after its first item arrived (never empty), then runs the batch function on the
+single engine thread, so the event loop never blocks and engine calls never overlap. The batch function
+returns one result or exception per item; each item's future gets its own. A full queue refuses at once
+(429 with Retry-After); an item that waited past its deadline gets a 503. `max_batch = 1` turns batching off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.errors import ApiError
+from service.metrics import Metrics
+
+BatchFn = Callable[[Sequence[Any]], list[Any]]
+
+
+@dataclass
+class _Item:
+    payload: Any
+    future: asyncio.Future
+    enqueued: float = field(default_factory=time.monotonic)
+
+
+class BatchQueue:
+    """One (model, op) queue and the task that turns it into engine calls."""
+
+    def __init__(
+        self,
+        model: str,
+        op: str,
+        run: BatchFn,
+        executor: ThreadPoolExecutor,
+        metrics: Metrics,
+        max_batch: int,
+        max_delay_s: float,
+        max_queue: int,
+        deadline_s: float,
+    ) -> None:
+        self.model, self.op, self.run, self.executor, self.metrics = model, op, run, executor, metrics
+        self.max_batch, self.max_delay_s = max_batch, max_delay_s
+        self.max_queue, self.deadline_s = max_queue, deadline_s
+        self._items: deque[_Item] = deque()
+        self._arrived = asyncio.Event()
+        self._closing = False
+        self._batch_seconds = 0.01  # running estimate of one batch's engine time, for Retry-After
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{model}-{op}")
+
+    def _reject(self, reason: str, status: int, message: str, headers: dict[str, str] | None = None) -> ApiError:
+        self.metrics.rejected.labels(self.model, self.op, reason).inc()
+        return ApiError(status, reason, message, headers=headers)
+
+    async def submit(self, payload: Any) -> Any:
+        """Queue one item and wait for its own result (or exception)."""
+        if self._closing:
+            raise ApiError(503, "unavailable", "the service is shutting down")
+        if len(self._items) >= self.max_queue:
+            batches_ahead = math.ceil(len(self._items) / self.max_batch)
+            retry_after = max(1, math.ceil(batches_ahead * self._batch_seconds))
+            raise self._reject(
+                "queue_full",
+                429,
+                f"the {self.model} {self.op} queue is full ({self.max_queue} waiting); retry later",
+                {"Retry-After": str(retry_after)},
+            )
+        item = _Item(payload, asyncio.get_running_loop().create_future())
+        self._items.append(item)
+        self.metrics.queue_depth.labels(self.model, self.op).inc()
+        self._arrived.set()
+        try:
+            return await asyncio.wait_for(item.future, self.deadline_s)  # a timeout or a gone caller cancels it
+        except TimeoutError:
+            raise self._reject(
+                "deadline", 503, f"the {self.model} {self.op} request waited over {self.deadline_s:g} s; retry later"
+            ) from None
+
+    def _take(self) -> list[_Item]:
+        """Up to max_batch items, skipping those whose caller already gave up."""
+        batch: list[_Item] = []
+        while self._items and len(batch) < self.max_batch:
+            item = self._items.popleft()
+            self.metrics.queue_depth.labels(self.model, self.op).dec()
+            if not item.future.done():
+                batch.append(item)
+        return batch
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._items:
+                if self._closing:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            close_at = self._items[0].enqueued + self.max_delay_s
+            while len(self._items) < self.max_batch and not self._closing and (wait := close_at - time.monotonic()) > 0:
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), wait)
+                except TimeoutError:
+                    break
+            batch = self._take()
+            if not batch:
+                continue
+            start = time.monotonic()
+            for item in batch:
+                self.metrics.queue_wait.labels(self.model, self.op).observe(start - item.enqueued)
+            self.metrics.batch_size.labels(self.model, self.op).observe(len(batch))
+            results = await loop.run_in_executor(self.executor, self._run_each, [i.payload for i in batch])
+            elapsed = time.monotonic() - start
+            self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * elapsed
+            self.metrics.engine_seconds.labels(self.model, self.op).observe(elapsed)
+            for item, result in zip(batch, results, strict=True):
+                if item.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    item.future.set_exception(result)
+                else:
+                    item.future.set_result(result)
+
+    def _run_each(self, payloads: list[Any]) -> list[Any]:
+        """The batch function on the engine thread; if the batch fails as a whole, each item runs alone."""
+        try:
+            return self.run(payloads)
+        except Exception as exc:
+            if len(payloads) == 1:
+                return [exc]
+        out: list[Any] = []
+        for payload in payloads:
+            try:
+                out.extend(self.run([payload]))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    async def drain(self) -> None:
+        """Refuse new items, finish the queued ones, stop the task."""
+        self._closing = True
+        self._arrived.set()
+        await self._task
+
+
+class Batcher:
+    """All queues of the service, sharing one engine thread."""
+
+    def __init__(self, metrics: Metrics, max_batch: int, max_delay_ms: float, max_queue: int, deadline_s: float):
+        self.metrics = metrics
+        self.options = dict(
+            max_batch=max_batch, max_delay_s=max_delay_ms / 1000.0, max_queue=max_queue, deadline_s=deadline_s
+        )
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ebmm-engine")
+        self.queues: dict[tuple[str, str], BatchQueue] = {}
+
+    def add(self, model: str, op: str, run: BatchFn) -> None:
+        self.queues[(model, op)] = BatchQueue(model, op, run, self.executor, self.metrics, **self.options)
+
+    async def submit(self, model: str, op: str, payload: Any) -> Any:
+        return await self.queues[(model, op)].submit(payload)
+
+    async def drain(self) -> None:
+        await asyncio.gather(*(queue.drain() for queue in self.queues.values()))
+        self.executor.shutdown(wait=True)

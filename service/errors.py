@@ -1,0 +1,85 @@
+"""The error model: every failure is an `ApiError` rendered as {"error": {"type", "message", "field"}}.
+
+Validation problems name the offending field (`patterns[3][17]`, `known_mask`, `shape`); nothing a client
+sends can produce a 500.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from service.responses import ORJSONResponse
+
+
+class ApiError(Exception):
+    """An error with its HTTP status, a stable `type` (also the `ebmm_errors_total` label) and a message."""
+
+    def __init__(
+        self,
+        status: int,
+        type: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message, self.field, self.headers = status, type, message, field, headers
+
+
+def invalid(message: str, field: str) -> ApiError:
+    """422: wrong dims, non-finite or out-of-domain values in `field`."""
+    return ApiError(422, "validation", message, field)
+
+
+def too_large(message: str, field: str | None = None) -> ApiError:
+    """413: too many patterns or queries, or a body over the limit."""
+    return ApiError(413, "too_large", message, field)
+
+
+def not_found(message: str, field: str | None = None) -> ApiError:
+    return ApiError(404, "not_found", message, field)
+
+
+def error_body(type: str, message: str, field: str | None = None) -> dict[str, dict[str, str | None]]:
+    return {"error": {"type": type, "message": message, "field": field}}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """('body', 'patterns', 3, 17) -> 'patterns[3][17]'."""
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render ApiError, request validation and routing errors alike; count each in `ebmm_errors_total`."""
+
+    def respond(request: Request, error: ApiError) -> Response:
+        request.app.state.metrics.errors.labels(error.type).inc()
+        body = error_body(error.type, error.message, error.field)
+        return ORJSONResponse(body, status_code=error.status, headers=error.headers)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return respond(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0]
+        field = _location(tuple(first.get("loc", ())))
+        message = f"{field or 'body'}: {first.get('msg', 'invalid')}"
+        return respond(request, invalid(message, field or "body"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        kind = {404: "not_found", 405: "validation", 413: "too_large"}.get(exc.status_code, "validation")
+        return respond(request, ApiError(exc.status_code, kind, str(exc.detail), headers=exc.headers))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return respond(request, ApiError(500, "internal", f"internal error: {type(exc).__name__}"))

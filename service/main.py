@@ -1,0 +1,84 @@
+"""The FastAPI app: `create_app(settings)` wires routers, middleware and error handlers; `lifespan` builds the
+parts (models, Redis, store, batcher) at start-up and takes them down in reverse order, draining the batcher.
+
+    uvicorn --factory service.main:create_app      # or: ebmm serve
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+import orjson
+import torch
+from fastapi import FastAPI
+
+from service.api.routes import health, memories, models
+from service.batch_ops import read_batch, write_batch
+from service.batcher import Batcher
+from service.embedded_redis import EmbeddedRedis
+from service.errors import install_error_handlers
+from service.memories import MemoryService
+from service.metrics import Metrics
+from service.middleware import BodyLimit, RequestMetrics
+from service.registry import ModelRegistry
+from service.responses import ORJSONResponse
+from service.settings import Settings
+from service.store import MemoryStore
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    registry = await asyncio.to_thread(ModelRegistry.load, settings.checkpoint_dir, settings.device)
+    embedded, url = None, settings.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir)
+        url = await asyncio.to_thread(embedded.start)
+    store = MemoryStore(url, settings.redis_timeout_s, metrics)
+    batcher = Batcher(metrics, settings.max_batch, settings.max_delay_ms, settings.max_queue, settings.deadline_s)
+    for name, engine in registry.engines.items():
+        batcher.add(name, "write", partial(write_batch, engine))
+        batcher.add(name, "read", partial(read_batch, engine))
+    metrics.init_models(registry.engines)
+    app.state.registry, app.state.store, app.state.redis_url = registry, store, url
+    app.state.memories = MemoryService(settings, registry, store, batcher, metrics)
+    try:
+        yield
+    finally:
+        await batcher.drain()
+        await store.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app with its own settings (default: from the environment) and its own metrics registry."""
+    settings = settings or Settings()
+    metrics = Metrics()
+    app = FastAPI(
+        title="EBMM memory service",
+        version="0.1.0",
+        summary="Energy-Based Memory Models (Bartunov et al., ICLR 2020): write patterns, retrieve from corruptions.",
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    app.state.settings, app.state.metrics = settings, metrics
+    app.include_router(memories.router)
+    app.include_router(models.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: also counts 413s from the body limit
+    return app
+
+
+def openapi_json(app: FastAPI | None = None) -> bytes:
+    """The OpenAPI document, with sorted keys and a final newline (diff-friendly; `ebmm openapi` writes it)."""
+    spec = (app or create_app()).openapi()
+    return orjson.dumps(spec, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"

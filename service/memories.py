@@ -1,0 +1,152 @@
+"""Memory operations behind the routes: validate, batch through the engine, store in / load from Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from typing import Any
+
+import orjson
+
+from model.engine import ModelInfo
+from service.arrays import check_patterns, check_queries, known_entries, to_matrix
+from service.batch_ops import ReadJob, ReadOutcome, WriteJob, WriteOutcome
+from service.batcher import Batcher
+from service.errors import ApiError, not_found, too_large
+from service.metrics import Metrics
+from service.registry import ModelRegistry
+from service.schemas import MemoryCreate, RetrieveRequest
+from service.settings import Settings
+from service.store import MemoryStore, StoredMemory
+
+MAX_METADATA_BYTES = 4096
+
+
+def new_memory_id() -> str:
+    """A random, unguessable id (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def _distortion(info: ModelInfo) -> str:
+    if info.domain == "binary":
+        return f"erase {info.distortion_size} of {info.input_dim} entries"
+    return f"occlude a {info.distortion_size}x{info.distortion_size} block"
+
+
+class MemoryService:
+    """The write / retrieve / get / delete logic shared by every route."""
+
+    def __init__(
+        self, settings: Settings, registry: ModelRegistry, store: MemoryStore, batcher: Batcher, metrics: Metrics
+    ) -> None:
+        self.settings, self.registry, self.store = settings, registry, store
+        self.batcher, self.metrics = batcher, metrics
+
+    async def create(self, body: MemoryCreate, idempotency_key: str | None) -> dict[str, Any]:
+        engine = self.registry.get(body.model)
+        info = engine.info
+        patterns = to_matrix(body.patterns, body.patterns_b64, body.shape, "patterns", info.input_dim)
+        if len(patterns) > info.max_patterns:
+            raise too_large(
+                f"{len(patterns)} patterns; model {info.name} stores at most {info.max_patterns}", "patterns"
+            )
+        check_patterns(patterns, info, "patterns" if body.patterns is not None else "patterns_b64")
+        ttl = body.ttl_seconds or self.settings.default_ttl_seconds
+        if ttl is not None and ttl > self.settings.max_ttl_seconds:
+            raise ApiError(422, "validation", f"ttl_seconds must be ≤ {self.settings.max_ttl_seconds}", "ttl_seconds")
+        metadata_bytes = orjson.dumps(body.metadata)
+        if len(metadata_bytes) > MAX_METADATA_BYTES:
+            message = f"metadata is {len(metadata_bytes)} bytes of JSON; at most {MAX_METADATA_BYTES}"
+            raise too_large(message, "metadata")
+
+        memory_id = new_memory_id()
+        if idempotency_key is not None:
+            request_hash = hashlib.sha256(patterns.tobytes() + metadata_bytes + info.name.encode()).hexdigest()[:16]
+            existing = await self.store.claim(idempotency_key, f"{memory_id} {request_hash}", ttl)
+            if existing is not None:
+                return await self._replay(existing, request_hash)
+        try:
+            outcome: WriteOutcome = await self.batcher.submit(info.name, "write", WriteJob(patterns))
+            now = time.time()
+            memory = StoredMemory(
+                id=memory_id,
+                model=info.name,
+                checkpoint_hash=info.checkpoint_hash,
+                num_patterns=len(patterns),
+                created_at=now,
+                expires_at=None if ttl is None else now + ttl,
+                write_ms=outcome.engine_ms,
+                recall_error={
+                    "metric": "error_bits" if info.domain == "binary" else "mse",
+                    "mean": outcome.recall_error,
+                    "distortion": _distortion(info),
+                },
+                metadata=body.metadata,
+                theta=outcome.theta,
+            )
+            await self.store.put(memory, ttl)
+        except BaseException:
+            if idempotency_key is not None:
+                await self.store.release(idempotency_key)
+            raise
+        self.metrics.memories_written.labels(info.name).inc()
+        self.metrics.write_recall_error.labels(info.name).observe(outcome.recall_error)
+        return memory.public()
+
+    async def _replay(self, claim: str, request_hash: str) -> dict[str, Any]:
+        """A retried write: the memory the first attempt wrote, if the body is the same."""
+        memory_id, _, claimed_hash = claim.partition(" ")
+        if claimed_hash != request_hash:
+            raise ApiError(
+                422,
+                "idempotency_conflict",
+                "this Idempotency-Key was used for a different request body",
+                "Idempotency-Key",
+            )
+        memory = await self.store.get(memory_id)
+        if memory is None:
+            raise ApiError(
+                409, "idempotency_conflict", "a write with this Idempotency-Key is still in progress", "Idempotency-Key"
+            )
+        return memory.public()
+
+    async def get(self, memory_id: str) -> StoredMemory:
+        memory = await self.store.get(memory_id)
+        if memory is None:
+            raise not_found(f"no memory {memory_id!r} (never written, deleted or expired)", "memory_id")
+        return memory
+
+    async def retrieve(self, memory_id: str, body: RetrieveRequest) -> dict[str, Any]:
+        memory = await self.get(memory_id)
+        engine = self.registry.get(memory.model, field=None)
+        info = engine.info
+        if memory.checkpoint_hash != info.checkpoint_hash:
+            raise ApiError(
+                409,
+                "checkpoint_mismatch",
+                f"memory {memory_id} was written by checkpoint {memory.checkpoint_hash} of {info.name}; "
+                f"the served one is {info.checkpoint_hash}: write it again",
+            )
+        theta = memory.theta_array(info.writable_floats)
+        queries = to_matrix(body.queries, body.queries_b64, body.shape, "queries", info.input_dim)
+        if len(queries) > self.settings.max_queries:
+            raise too_large(f"{len(queries)} queries; at most {self.settings.max_queries} per request", "queries")
+        check_queries(queries, info, "queries" if body.queries is not None else "queries_b64")
+        mask = None
+        if body.known_mask is not None or body.known_mask_b64 is not None:
+            mask = to_matrix(body.known_mask, body.known_mask_b64, body.shape, "known_mask", info.input_dim)
+        mask_field = "known_mask" if body.known_mask is not None else "known_mask_b64"
+        known = known_entries(queries, mask, info, mask_field)
+        outcome: ReadOutcome = await self.batcher.submit(info.name, "read", ReadJob(theta, queries, known))
+        for energy in outcome.energies.tolist():
+            self.metrics.retrieve_energy.labels(info.name).observe(energy)
+        for fraction in outcome.changed.tolist():
+            self.metrics.retrieve_changed.labels(info.name).observe(fraction)
+        return {"patterns": outcome.patterns, "energies": outcome.energies, "changed": outcome.changed}
+
+    async def delete(self, memory_id: str) -> None:
+        model = await self.store.delete(memory_id)
+        if model is None:
+            raise not_found(f"no memory {memory_id!r} (never written, deleted or expired)", "memory_id")
+        self.metrics.memories_deleted.labels(model).inc()

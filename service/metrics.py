@@ -1,0 +1,119 @@
+"""Every Prometheus metric of the service and its histogram bucket edges, in one place.
+
+The names and labels are a contract with the Grafana dashboard and alerts (deploy/): do not rename them.
+Labels stay low-cardinality: route templates, model names, ops, statuses and error types, never a memory id.
+Each app owns a `CollectorRegistry`, so one process can run several apps (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+OPS = ("write", "read")
+REDIS_OPS = ("put", "get", "delete", "claim", "ping")
+ERROR_TYPES = (
+    "validation",
+    "not_found",
+    "checkpoint_mismatch",
+    "corrupt_theta",
+    "too_large",
+    "idempotency_conflict",
+    "queue_full",
+    "deadline",
+    "unavailable",
+    "redis",
+    "internal",
+)
+
+# HTTP and engine latencies: this model is fast (a batched read is ~1 ms on a CPU), so the edges start at
+# 0.5 ms and double-ish up to the 10 s request deadline.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+# Redis calls on the same host take tens of microseconds to a few ms (33 KB θ values).
+REDIS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0)
+# Items per engine call: powers of two up to the largest sensible max_batch.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# Write-time self-check: error bits out of D (binary) or MSE (images); 0 is perfect recall, the edges
+# resolve the first few bits where capacity is lost and the tail of an over-full memory.
+RECALL_ERROR_BUCKETS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+# E(x̂) of a read state: the softplus energy is positive and of order a few units for trained models.
+ENERGY_BUCKETS = (-10.0, -1.0, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
+# Fraction of a query's entries the read changed: 0 = the query was already a stored pattern.
+FRACTION_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+
+
+class Metrics:
+    """The service's metrics on one registry; see the module docstring for the contract."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        http = ("route", "method", "status")
+        self.http_requests = Counter("ebmm_http_requests_total", "HTTP requests.", http, registry=r)
+        self.http_duration = Histogram(
+            "ebmm_http_request_duration_seconds", "HTTP request latency.", http, buckets=LATENCY_BUCKETS, registry=r
+        )
+        queue = ("model", "op")
+        self.queue_wait = Histogram(
+            "ebmm_queue_wait_seconds", "Time from enqueue to engine start.", queue, buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.engine_seconds = Histogram(
+            "ebmm_engine_seconds", "Engine time per batch.", queue, buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.batch_size = Histogram(
+            "ebmm_batch_size", "Items per engine call.", queue, buckets=BATCH_BUCKETS, registry=r
+        )
+        self.queue_depth = Gauge("ebmm_queue_depth", "Items waiting for the engine.", queue, registry=r)
+        self.rejected = Counter(
+            "ebmm_rejected_total", "Requests refused by the batcher.", (*queue, "reason"), registry=r
+        )
+        self.write_recall_error = Histogram(
+            "ebmm_write_recall_error",
+            "Write-time self-check: mean recall error (bits or MSE).",
+            ("model",),
+            buckets=RECALL_ERROR_BUCKETS,
+            registry=r,
+        )
+        self.retrieve_energy = Histogram(
+            "ebmm_retrieve_energy", "Energy of each retrieved state.", ("model",), buckets=ENERGY_BUCKETS, registry=r
+        )
+        self.retrieve_changed = Histogram(
+            "ebmm_retrieve_changed_fraction",
+            "Fraction of a query's entries changed by the read.",
+            ("model",),
+            buckets=FRACTION_BUCKETS,
+            registry=r,
+        )
+        self.memories_written = Counter("ebmm_memories_written_total", "Memories written.", ("model",), registry=r)
+        self.memories_deleted = Counter("ebmm_memories_deleted_total", "Memories deleted.", ("model",), registry=r)
+        self.redis_seconds = Histogram(
+            "ebmm_redis_operation_seconds", "Redis call latency.", ("op",), buckets=REDIS_BUCKETS, registry=r
+        )
+        self.redis_errors = Counter("ebmm_redis_errors_total", "Failed Redis calls.", ("op",), registry=r)
+        self.errors = Counter("ebmm_errors_total", "Error responses by type.", ("type",), registry=r)
+        self.models_loaded = Gauge("ebmm_models_loaded", "Models being served.", registry=r)
+        for op in REDIS_OPS:
+            self.redis_seconds.labels(op)
+            self.redis_errors.labels(op)
+        for kind in ERROR_TYPES:
+            self.errors.labels(kind)
+
+    def init_models(self, models: Iterable[str]) -> None:
+        """Create every (model, op) series at 0, so dashboards and alerts see them before the first request."""
+        names = list(models)
+        self.models_loaded.set(len(names))
+        for model in names:
+            for op in OPS:
+                for family in (self.queue_wait, self.engine_seconds, self.batch_size, self.queue_depth):
+                    family.labels(model, op)
+                for reason in ("queue_full", "deadline"):
+                    self.rejected.labels(model, op, reason)
+            for family in (
+                self.write_recall_error,
+                self.retrieve_energy,
+                self.retrieve_changed,
+                self.memories_written,
+                self.memories_deleted,
+            ):
+                family.labels(model)

@@ -1,0 +1,132 @@
+"""Request and response bodies (pydantic v2). Requests forbid unknown fields.
+
+Arrays travel either as JSON numbers (`patterns`, `queries`, `known_mask`: one row of D numbers per pattern)
+or as base64 little-endian float32 (`patterns_b64` / `queries_b64` / `known_mask_b64` with `shape` [rows, D]).
+D is the model's `input_dim`; image models take each image flattened in C, H, W order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Matrix = list[list[float]]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _one_of(body: BaseModel, plain: str, b64: str, required: bool = True) -> None:
+    """Exactly one of the JSON and base64 forms (at most one when not required); base64 needs `shape`."""
+    has_plain, has_b64 = getattr(body, plain) is not None, getattr(body, b64) is not None
+    if has_plain and has_b64:
+        raise ValueError(f"send either {plain} or {b64}, not both")
+    if required and not (has_plain or has_b64):
+        raise ValueError(f"one of {plain} or {b64} is required")
+
+
+class MemoryCreate(_Request):
+    """Write a memory: N patterns of D numbers (binary models: ±1; image models: in the model's value range)."""
+
+    model: str = Field(min_length=1, max_length=200, examples=["binary128"])
+    patterns: Matrix | None = Field(None, description="[N][D] numbers.")
+    patterns_b64: str | None = Field(None, description="base64 of N·D little-endian float32, with `shape`.")
+    shape: list[int] | None = Field(None, description="[N, D] of `patterns_b64`.", min_length=2, max_length=2)
+    ttl_seconds: int | None = Field(None, ge=1, description="Expire the memory after this many seconds.")
+    metadata: dict[str, Any] | None = Field(None, description="A small JSON object stored with the memory.")
+
+    @model_validator(mode="after")
+    def _forms(self) -> Self:
+        _one_of(self, "patterns", "patterns_b64")
+        return self
+
+
+class RetrieveRequest(_Request):
+    """Read M queries: binary models take ±1 with 0 = unknown; image models take values in their range.
+
+    `known_mask` (same shape, 0/1) marks the entries the read keeps fixed; without it binary models keep
+    every non-zero entry and image models keep none.
+    """
+
+    queries: Matrix | None = Field(None, description="[M][D] numbers.")
+    queries_b64: str | None = Field(None, description="base64 of M·D little-endian float32, with `shape`.")
+    known_mask: Matrix | None = Field(None, description="[M][D] of 0/1 (1 = keep this entry).")
+    known_mask_b64: str | None = Field(None, description="base64 of M·D float32 0/1, with `shape`.")
+    shape: list[int] | None = Field(None, description="[M, D] of the base64 arrays.", min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _forms(self) -> Self:
+        _one_of(self, "queries", "queries_b64")
+        _one_of(self, "known_mask", "known_mask_b64", required=False)
+        return self
+
+
+class RecallError(BaseModel):
+    """The write-time self-check: stored patterns read back from the model's standard distortion."""
+
+    metric: str = Field(description="'error_bits' (binary models) or 'mse' (image models).")
+    mean: float
+    distortion: str = Field(description="e.g. 'erase 64 of 128 entries' or 'occlude a 8x8 block'.")
+
+
+class MemoryPublic(BaseModel):
+    """A stored memory's metadata (never θ)."""
+
+    id: str
+    model: str
+    checkpoint_hash: str
+    num_patterns: int
+    created_at: float = Field(description="Unix time, seconds.")
+    expires_at: float | None = Field(description="Unix time, seconds; null = never.")
+    write_ms: float = Field(description="Engine time of the write, milliseconds.")
+    recall_error: RecallError
+    metadata: dict[str, Any] | None = None
+
+
+class RetrieveResult(BaseModel):
+    """One answer per query: decoded patterns (binary: ±1), energies E(x̂) and the fraction of entries changed."""
+
+    patterns: Matrix
+    energies: list[float]
+    changed: list[float]
+
+
+class ModelPublic(BaseModel):
+    name: str
+    kind: str = Field(description="The energy network: 'fc' or 'conv'.")
+    domain: str = Field(description="'binary' (±1 entries) or 'continuous' (values in value_range).")
+    input_shape: list[int]
+    input_dim: int = Field(description="D: numbers per pattern (images flattened C, H, W).")
+    value_range: list[float]
+    writable_floats: int
+    write_steps: int = Field(description="T")
+    read_steps: int = Field(description="K")
+    max_patterns: int
+    distortion_size: int
+    checkpoint_hash: str
+
+
+class ModelList(BaseModel):
+    models: list[ModelPublic]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    redis: bool
+    models: int
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    field: str | None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,36 @@
+"""Service settings: one pydantic-settings class, read from `EBMM_*` environment variables (and `REDIS_URL`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment; each field is `EBMM_<NAME>` (see README)."""
+
+    model_config = SettingsConfigDict(env_prefix="EBMM_", populate_by_name=True, extra="ignore")
+
+    checkpoint_dir: Path = Field(Path("checkpoints"), description="Every subdirectory with a config.json is served.")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int | None = Field(None, ge=1, description="torch CPU threads of the engine (default: torch's).")
+    data_dir: Path = Field(Path("data"), description="Embedded Redis data directory (used when no REDIS_URL).")
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("EBMM_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="redis://, rediss:// or unix:// URL of an external Redis; unset = embedded redis-server.",
+    )
+    redis_timeout_s: float = Field(2.0, gt=0, description="Socket timeout of every Redis call.")
+    max_batch: int = Field(64, ge=1, description="Items per engine call; 1 turns batching off.")
+    max_delay_ms: float = Field(2.0, ge=0, description="How long a batch waits for more items after its first.")
+    max_queue: int = Field(1024, ge=1, description="Waiting items per (model, op) queue before 429.")
+    deadline_s: float = Field(10.0, gt=0, description="A request waiting longer than this for the engine gets 503.")
+    max_body_bytes: int = Field(16 * 2**20, ge=1024, description="Larger request bodies get 413 before parsing.")
+    max_queries: int = Field(1024, ge=1, description="Queries per retrieve request; more get 413.")
+    default_ttl_seconds: int | None = Field(None, ge=1, description="TTL of memories written without ttl_seconds.")
+    max_ttl_seconds: int = Field(365 * 24 * 3600, ge=1, description="Largest accepted ttl_seconds.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)

@@ -1,0 +1,86 @@
+"""The batcher on its own: batch closing, per-item results and errors, queue limits, deadlines, draining."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from service.batcher import Batcher
+from service.errors import ApiError
+from service.metrics import Metrics
+
+
+def make(max_batch: int = 8, max_delay_ms: float = 50.0, max_queue: int = 100, deadline_s: float = 5.0) -> Batcher:
+    return Batcher(Metrics(), max_batch, max_delay_ms, max_queue, deadline_s)
+
+
+async def test_a_batch_closes_when_full_and_each_item_gets_its_own_result() -> None:
+    batcher = make(max_batch=4, max_delay_ms=10_000)  # only fullness can close a batch quickly
+    sizes: list[int] = []
+
+    def double(items: Sequence[int]) -> list[int]:
+        sizes.append(len(items))
+        return [2 * i for i in items]
+
+    batcher.add("m", "read", double)
+    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit("m", "read", i) for i in range(8))), 5)
+    assert results == [2 * i for i in range(8)] and sizes == [4, 4]
+    await batcher.drain()
+
+
+async def test_a_batch_closes_after_the_delay() -> None:
+    batcher = make(max_batch=64, max_delay_ms=20)
+    sizes: list[int] = []
+    batcher.add("m", "read", lambda items: sizes.append(len(items)) or list(items))
+    assert await asyncio.gather(*(batcher.submit("m", "read", i) for i in range(3))) == [0, 1, 2]
+    assert sizes == [3]
+    await batcher.drain()
+
+
+async def test_one_bad_item_fails_alone() -> None:
+    batcher = make()
+
+    def inverse(items: Sequence[float]) -> list[float]:
+        return [1.0 / x for x in items]  # one zero fails the batch; the batcher reruns items one by one
+
+    batcher.add("m", "read", inverse)
+    results = await asyncio.gather(*(batcher.submit("m", "read", x) for x in (1.0, 0.0, 4.0)), return_exceptions=True)
+    assert results[0] == 1.0 and results[2] == 0.25 and isinstance(results[1], ZeroDivisionError)
+    await batcher.drain()
+
+
+async def test_full_queue_is_429_with_retry_after_and_deadline_is_503() -> None:
+    batcher = make(max_batch=1, max_delay_ms=0, max_queue=2, deadline_s=0.3)
+    release = threading.Event()
+    batcher.add("m", "write", lambda items: release.wait(5) and list(items))
+    first = asyncio.ensure_future(batcher.submit("m", "write", 0))  # occupies the engine thread
+    await asyncio.sleep(0.05)
+    waiting = [asyncio.ensure_future(batcher.submit("m", "write", i)) for i in (1, 2)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(ApiError) as full:
+        await batcher.submit("m", "write", 3)
+    assert full.value.status == 429 and int(full.value.headers["Retry-After"]) >= 1
+    for task in (first, *waiting):
+        with pytest.raises(ApiError) as late:
+            await task
+        assert late.value.status == 503 and late.value.type == "deadline"
+    release.set()
+    registry = batcher.metrics.registry
+    for reason, count in (("queue_full", 1), ("deadline", 3)):
+        labels = {"model": "m", "op": "write", "reason": reason}
+        assert registry.get_sample_value("ebmm_rejected_total", labels) == count
+    await batcher.drain()
+
+
+async def test_drain_finishes_queued_items_and_refuses_new_ones() -> None:
+    batcher = make(max_batch=2, max_delay_ms=0)
+    batcher.add("m", "read", lambda items: list(items))
+    pending = [asyncio.ensure_future(batcher.submit("m", "read", i)) for i in range(5)]
+    await asyncio.sleep(0)
+    await batcher.drain()
+    assert [task.result() for task in pending] == list(range(5))
+    with pytest.raises(ApiError, match="shutting down"):
+        await batcher.submit("m", "read", 9)

@@ -1,0 +1,44 @@
+"""Concurrent retrieves of different memories share engine calls and each gets its own correct answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import torch
+from prometheus_client.parser import text_string_to_metric_families
+
+from model.engine import Engine
+from service.client import AsyncEBMMClient
+
+
+def read_batches(metrics_text: str) -> tuple[float, float]:
+    """(engine calls, items) of the tiny model's reads, from ebmm_batch_size."""
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name == "ebmm_batch_size":
+            values = {
+                s.name: s.value for s in family.samples if s.labels.get("model") == "tiny" and s.labels["op"] == "read"
+            }
+            return values["ebmm_batch_size_count"], values["ebmm_batch_size_sum"]
+    raise AssertionError("no ebmm_batch_size in /metrics")
+
+
+async def test_64_concurrent_retrieves_are_batched_and_correct(server, engine: Engine, bits) -> None:
+    redis = server.redis()
+    async with AsyncEBMMClient(server.url) as client:
+        stored = [bits.patterns(8) for _ in range(8)]
+        memories = await asyncio.gather(*(client.write("tiny", X) for X in stored))
+        jobs = [(i % 8, bits.erase(stored[i % 8][: 1 + i % 3], 8)) for i in range(64)]  # 1–3 queries each
+        calls_before, items_before = read_batches(await client.metrics())
+        results = await asyncio.gather(*(client.retrieve(memories[m].id, Q) for m, Q in jobs))
+        calls_after, items_after = read_batches(await client.metrics())
+
+    assert items_after - items_before == 64
+    assert calls_after - calls_before < 64  # so some engine call held more than one request
+    for (m, Q), result in zip(jobs, results, strict=True):
+        raw = redis.hget(f"ebmm:memory:{memories[m].id}", "theta")
+        theta = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy())[None]
+        Qt = torch.from_numpy(Q)[None]
+        local = engine.read(theta, Qt, Qt != 0)
+        assert np.array_equal(np.asarray(result.patterns), local.patterns[0].numpy())
+        np.testing.assert_allclose(result.energies, local.energies[0].numpy(), rtol=1e-4, atol=1e-5)

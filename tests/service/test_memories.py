@@ -1,0 +1,122 @@
+"""Write, retrieve, get, delete, TTL and idempotent retries through a real server and real Redis."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from model.engine import Engine
+from service.client import EBMMClient, EBMMError
+
+
+def stored_theta(server, memory_id: str) -> torch.Tensor:
+    """θ exactly as the service stored it: [1, P]."""
+    raw = server.redis().hget(f"ebmm:memory:{memory_id}", "theta")
+    return torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy())[None]
+
+
+def test_write_then_retrieve_equals_the_engine_in_process(server, client: EBMMClient, engine: Engine, bits) -> None:
+    X = bits.patterns(32)
+    memory = client.write("tiny", X, metadata={"owner": "test"})
+    assert (memory.model, memory.num_patterns, memory.metadata) == ("tiny", 32, {"owner": "test"})
+    assert memory.checkpoint_hash == engine.info.checkpoint_hash
+    assert memory.expires_at is None and memory.write_ms > 0
+
+    theta = stored_theta(server, memory.id)
+    torch.testing.assert_close(theta, engine.write(torch.from_numpy(X)[None]), rtol=1e-5, atol=1e-5)
+    expected_error = float(engine.self_check(theta, torch.from_numpy(X)[None]).mean())
+    assert memory.recall_error.metric == "error_bits"
+    assert 0 <= memory.recall_error.mean <= 32 and memory.recall_error.distortion == "erase 8 of 32 entries"
+    assert abs(memory.recall_error.mean - expected_error) <= 8  # a different random erasure, same model
+
+    Q = bits.erase(X, 8)
+    result = client.retrieve(memory.id, Q)
+    Qt = torch.from_numpy(Q)[None]
+    local = engine.read(theta, Qt, Qt != 0)
+    assert np.array_equal(np.asarray(result.patterns), local.patterns[0].numpy())
+    np.testing.assert_allclose(result.energies, local.energies[0].numpy(), rtol=1e-5, atol=1e-5)
+    changed = (local.patterns[0] != Qt[0]).float().mean(-1).numpy()
+    np.testing.assert_allclose(result.changed, changed, atol=1e-6)
+    assert set(np.unique(result.patterns)) <= {-1.0, 1.0}
+
+
+def test_base64_arrays_give_the_same_answers_as_json(client: EBMMClient, bits) -> None:
+    X = bits.patterns(16)
+    memory = client.write("tiny", X, encoding="b64")
+    assert memory.num_patterns == 16
+    Q = bits.erase(X, 8)
+    known = (Q != 0).astype(np.float32)
+    as_json = client.retrieve(memory.id, Q, known)
+    as_b64 = client.retrieve(memory.id, Q, known, encoding="b64")
+    assert as_json == as_b64
+
+
+def test_known_mask_decides_what_is_clamped(client: EBMMClient, bits) -> None:
+    X = bits.patterns(4)
+    memory = client.write("tiny", X)
+    nothing_known = client.retrieve(memory.id, X, np.zeros_like(X))
+    all_known = client.retrieve(memory.id, X, np.ones_like(X))
+    assert np.array_equal(np.asarray(all_known.patterns), X)  # every entry clamped: the query comes back
+    assert all_known.changed == [0.0] * 4
+    moved = (np.asarray(nothing_known.patterns) != X).mean(-1)
+    np.testing.assert_allclose(nothing_known.changed, moved, atol=1e-6)
+
+
+def test_image_model_round_trip(client: EBMMClient) -> None:
+    images = np.random.default_rng(1).random((3, 64), dtype=np.float32)  # 3 images of 1×8×8 in [0, 1]
+    memory = client.write("tiny-conv", images, encoding="b64")
+    assert memory.recall_error.metric == "mse" and memory.recall_error.distortion == "occlude a 4x4 block"
+    occluded = images.copy().reshape(3, 8, 8)
+    occluded[:, :4, :4] = 0.5
+    result = client.retrieve(memory.id, occluded.reshape(3, 64))
+    answers = np.asarray(result.patterns)
+    assert answers.shape == (3, 64) and ((answers >= 0) & (answers <= 1)).all()
+    assert len(result.energies) == 3 and all(np.isfinite(result.energies))
+
+
+def test_get_and_delete(client: EBMMClient, bits) -> None:
+    memory = client.write("tiny", bits.patterns(3))
+    assert client.get(memory.id) == memory
+    client.delete(memory.id)
+    for call in (lambda: client.get(memory.id), lambda: client.delete(memory.id)):
+        with pytest.raises(EBMMError) as info:
+            call()
+        assert (info.value.status, info.value.type) == (404, "not_found")
+    with pytest.raises(EBMMError, match="404 not_found"):
+        client.retrieve(memory.id, bits.patterns(1))
+
+
+def test_ttl_expires_memories(client: EBMMClient, bits) -> None:
+    memory = client.write("tiny", bits.patterns(2), ttl_seconds=1)
+    assert memory.expires_at is not None and 0.9 < memory.expires_at - memory.created_at < 1.1
+    assert client.get(memory.id).id == memory.id
+    time.sleep(1.3)
+    with pytest.raises(EBMMError, match="404 not_found"):
+        client.get(memory.id)
+
+
+def test_idempotent_retry_returns_the_same_memory(client: EBMMClient, bits) -> None:
+    X = bits.patterns(5)
+    first = client.write("tiny", X, idempotency_key="order-17")
+    again = client.write("tiny", X, idempotency_key="order-17")
+    assert again == first
+    other = client.write("tiny", X, idempotency_key="order-18")
+    assert other.id != first.id
+    with pytest.raises(EBMMError) as info:
+        client.write("tiny", bits.patterns(5), idempotency_key="order-17")
+    assert (info.value.status, info.value.type, info.value.field) == (422, "idempotency_conflict", "Idempotency-Key")
+
+
+def test_models_and_health(client: EBMMClient, engine: Engine) -> None:
+    models = {m.name: m for m in client.models()}
+    assert set(models) == {"tiny", "tiny-conv"}
+    tiny = models["tiny"]
+    assert (tiny.kind, tiny.domain, tiny.input_dim, tiny.max_patterns) == ("fc", "binary", 32, 48)
+    assert (tiny.writable_floats, tiny.checkpoint_hash) == (8 * 32 + 8, engine.info.checkpoint_hash)
+    assert models["tiny-conv"].input_shape == [1, 8, 8]
+    assert client.health().status == "ok"
+    ready = client.ready()
+    assert (ready.status, ready.redis, ready.models) == ("ready", True, 2)
