@@ -8,9 +8,10 @@ Energy  E(x) = −½ xᵀ W x − bᵀ x.  Reading runs asynchronous sign update
 
     x_i ← sign(Σ_j w_ij x_j + b_i)        (x_i unchanged when the field is exactly 0),
 
-which never raise E. A sweep visits every unit once; reading stops at a fixed point (a sweep that changes
-nothing in the whole batch) or after `max_sweeps` sweeps. Known entries are clamped: they keep their query
-value and only the others are updated (erased entries start at 0, as the query gives them).
+which never raise E. A sweep visits every unit once; a query stops at a fixed point (a sweep that changes
+none of its units), and reading ends when every query has stopped or after `max_sweeps` sweeps. Known entries
+are clamped: they keep their query value and only the others are updated (erased entries start at 0, as the
+query gives them).
 """
 
 from __future__ import annotations
@@ -57,18 +58,37 @@ class HopfieldNetwork:
         return -0.5 * ((x @ W) * x).sum(-1) - (x * b.unsqueeze(1)).sum(-1)
 
     def read(self, theta: Tensor, Q: Tensor, known: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """θ: [B, P], Q: [B, M, D], known: [B, M, D] bool or None -> (X̂: [B, M, D], E(X̂): [B, M])."""
-        W, b = self.unpack(theta, Q.shape[-1])
-        free = torch.ones_like(Q, dtype=torch.bool) if known is None else ~known
-        x = Q.clone()
+        """θ: [B, P], Q: [B, M, D], known: [B, M, D] bool or None -> (X̂: [B, M, D], E(X̂): [B, M]).
+
+        The B·M queries run side by side. Their local fields h = Wx + b are computed once and then updated
+        only where a unit flips (h += Δx_i · W[:, i]); a query whose sweep changed nothing is at a fixed point
+        and leaves the active set, so later sweeps cost only the queries still moving.
+        """
+        batch, queries, dim = Q.shape
+        W, b = self.unpack(theta, dim)
+        states = Q.reshape(batch * queries, dim).clone()  # [B·M, D]: the answers, written back every sweep
+        rows = torch.arange(batch * queries, device=Q.device)  # [A]: the active queries' rows in `states`
+        owner = rows // queries  # [A]: the memory each active query reads
+        # Unit-major state [D, A]: unit i of every active query is one contiguous row.
+        x = states.T.contiguous()
+        free = torch.ones_like(x, dtype=torch.bool) if known is None else (~known).reshape(-1, dim).T.contiguous()
+        field = torch.baddbmm(b.unsqueeze(1), Q, W).reshape(-1, dim)  # [A, D]; W is symmetric
         for _ in range(self.max_sweeps):
-            changed = torch.zeros(Q.shape[:2], dtype=torch.bool, device=Q.device)  # [B, M]
-            for i in range(Q.shape[-1]):
-                field = torch.bmm(x, W[:, i].unsqueeze(-1)).squeeze(-1) + b[:, i : i + 1]  # [B, M]
-                old = x[..., i]
-                new = torch.where(free[..., i], torch.where(field == 0, old, field.sign()), old)
-                changed |= new != old
-                x[..., i] = new
-            if not changed.any():
+            moved = torch.zeros_like(rows, dtype=torch.bool)  # [A]
+            for i in range(dim):
+                h = field[:, i]
+                new = torch.where(free[i] & (h != 0), h.sign(), x[i])  # [A]
+                flipped = (new != x[i]).nonzero().squeeze(1)  # [F]
+                if flipped.numel() == 0:
+                    continue
+                step = new[flipped] - x[i, flipped]  # [F]
+                x[i, flipped] = new[flipped]
+                field.index_add_(0, flipped, step.unsqueeze(1) * W[owner[flipped], i])
+                moved[flipped] = True
+            states[rows] = x.T
+            active = moved.nonzero().squeeze(1)
+            if active.numel() == 0:
                 break
-        return x, self.energy(W, b, x)
+            rows, owner, x, free, field = rows[active], owner[active], x[:, active], free[:, active], field[active]
+        X_hat = states.view_as(Q)
+        return X_hat, self.energy(W, b, X_hat)

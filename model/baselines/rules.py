@@ -32,19 +32,20 @@ def hebb(X: Tensor) -> Tensor:
 def storkey(X: Tensor) -> Tensor:
     """Storkey's incremental rule, one pattern after another (a loop over N, batched over memories).
 
-    With w_ii = 0 the local field h_i = Σ_{k≠i} w_ik x_k gives h_ij = h_i − w_ij x_j, so the update
-    x_i x_j − x_i h_ji − h_ij x_j  =  x_i x_j − x_i h_j − h_i x_j + w_ij (x_i² + x_j²).
-    A padding row (x = 0) leaves W unchanged.
+    With w_ii = 0 the local field h_i = Σ_{k≠i} w_ik x_k gives h_ij = h_i − w_ij x_j, and for a ±1 pattern
+    (x_i² = 1) the update  x_i x_j − x_i h_ji − h_ij x_j  is  x_i x_j − x_i h_j − h_i x_j + 2 w_ij:
+    W ← (1 + 2/D) W + (x (x − h)ᵀ − h xᵀ) / D, a rank-2 update. A padding row (x = 0) leaves W unchanged.
     """
     batch, count, dim = X.shape
     W = X.new_zeros(batch, dim, dim)
     for n in range(count):
         x = X[:, n]  # [B, D]
         h = torch.bmm(W, x.unsqueeze(-1)).squeeze(-1)  # [B, D]
-        outer = x.unsqueeze(-1) * x.unsqueeze(-2)  # x_i x_j
-        cross = x.unsqueeze(-1) * h.unsqueeze(-2) + h.unsqueeze(-1) * x.unsqueeze(-2)  # x_i h_j + h_i x_j
-        square = x.pow(2)
-        W = zero_diagonal(W + (outer - cross + W * (square.unsqueeze(-1) + square.unsqueeze(-2))) / dim)
+        real = x.ne(0).any(-1).to(X.dtype).view(batch, 1, 1)  # [B, 1, 1]: 0 for a padding row
+        left = torch.stack([x, -h], dim=-1)  # [B, D, 2]
+        right = torch.stack([x - h, x], dim=1)  # [B, 2, D]
+        W = torch.baddbmm(W * (1.0 + 2.0 * real / dim), left, right, alpha=1.0 / dim)
+        W.diagonal(dim1=-2, dim2=-1).zero_()
     return W
 
 

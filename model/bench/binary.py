@@ -128,7 +128,12 @@ def bench_binary(
             "description": PROTOCOL,
             "seed": seed,
         },
-        "checkpoint": {"path": checkpoint, "hash": engine.info.checkpoint_hash, "model": engine.info.name},
+        "checkpoint": {
+            "path": checkpoint,
+            "hash": engine.info.checkpoint_hash,
+            "model": engine.info.name,
+            "training_steps": engine.config.training.get("steps"),
+        },
         "device": str(engine.device),
         "torch_threads": torch.get_num_threads(),
     }

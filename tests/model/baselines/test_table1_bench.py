@@ -1,0 +1,57 @@
+"""`bench_binary`: every method on the same tasks, the paper's numbers beside ours, a JSON-ready result."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+import torch
+from rich.console import Console
+
+from model.bench.binary import PAPER, bench_binary, table1, unclamped_table
+from model.config import binary128_config
+from model.engine import Engine
+from model.memory import EnergyMemory
+
+METHODS = ("ebmm", "pseudo_inverse", "storkey", "hebb", "modern_hopfield")
+
+
+@pytest.fixture(scope="module")
+def result() -> dict:
+    torch.manual_seed(0)
+    engine = Engine(EnergyMemory(binary128_config()), "untrained", "cpu")  # untrained: only the harness is tested
+    return bench_binary(engine, memories=4, counts=(16, 32), seed=0, checkpoint="untrained")
+
+
+def test_every_method_is_scored_at_every_n(result: dict) -> None:
+    assert result["n_patterns"] == [16, 32]
+    for errors in (result["methods"], result["unclamped"]):
+        assert tuple(errors) == METHODS
+        assert all(len(values) == 2 for values in errors.values())
+    for values in result["methods"].values():
+        assert all(0.0 <= v <= 64.0 for v in values)  # clamped: only the 64 erased bits can be wrong
+    assert result["methods"]["pseudo_inverse"] == [0.0, 0.0]
+    assert result["methods"]["ebmm"][0] > 1.0  # an untrained EBMM really is scored, not skipped
+
+
+def test_budgets_are_the_floats_each_memory_wrote(result: dict) -> None:
+    budget = result["budget_floats"]
+    assert budget["ebmm"] == budget["hebb"] == budget["storkey"] == budget["pseudo_inverse"] == 8256
+    assert budget["modern_hopfield"] == [16 * 128, 32 * 128]
+
+
+def test_same_seed_same_tasks_and_json_ready(result: dict) -> None:
+    torch.manual_seed(0)
+    engine = Engine(EnergyMemory(binary128_config()), "untrained", "cpu")
+    again = bench_binary(engine, memories=4, counts=(16, 32), seed=0)
+    assert again["methods"] == result["methods"] and again["unclamped"] == result["unclamped"]
+    assert orjson.loads(orjson.dumps(result))["paper"] == PAPER
+
+
+def test_tables_show_ours_beside_the_papers(result: dict) -> None:
+    console = Console(record=True, width=120)
+    console.print(table1(result))
+    console.print(unclamped_table(result))
+    text = console.export_text()
+    assert "Hopfield, Storkey" in text and "MANN (paper)" in text and "LSTM (paper)" in text
+    assert f"{result['methods']['hebb'][1]:.2f}" in text
+    assert "NOT clamped" in text
