@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Local development: no API keys (the server logs a warning); anywhere else set EBMM_API_KEYS (README).
 run: $(STAMP)
-	$(BIN)/ebmm serve
+	EBMM_AUTH_DISABLED=true $(BIN)/ebmm serve
 
 test: $(STAMP)
 	bash scripts/ensure-prometheus.sh

@@ -240,6 +240,7 @@ def bench_binary_command(
     engine = Engine.from_checkpoint(checkpoint, device)
     console.print(PROTOCOL)
     result = bench_binary(engine, memories=memories, seed=seed, checkpoint=str(checkpoint))
+    result["command"] = "ebmm " + shlex.join(sys.argv[1:])
     console.print(table1(result))
     console.print(unclamped_table(result))
     console.print(f"{result['total_seconds']:.0f} s on {result['device']} ({result['torch_threads']} threads)")
@@ -264,7 +265,7 @@ def serve(
     settings = Settings()
     embedded = None
     if workers > 1 and settings.redis_url is None:  # one embedded Redis for all workers, started here
-        embedded = EmbeddedRedis(settings.data_dir)
+        embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)
         os.environ["EBMM_REDIS_URL"] = embedded.start()
     try:
         uvicorn.run(

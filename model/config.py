@@ -85,8 +85,13 @@ def binary128_config(**changes: Any) -> ModelConfig:
     20–30, momentum 0.8, α and β ≈ 3e-3), which shortens the early phase of training.
     """
     defaults: dict[str, Any] = dict(
-        name="binary128", count_scaled_write_lr=True, init_write_lr=1.0 / 32, init_read_lr=20.0,
-        init_momentum=0.8, init_alpha=3e-3, init_beta=3e-3,
+        name="binary128",
+        count_scaled_write_lr=True,
+        init_write_lr=1.0 / 32,
+        init_read_lr=20.0,
+        init_momentum=0.8,
+        init_alpha=3e-3,
+        init_beta=3e-3,
     )
     return ModelConfig(**{**defaults, **changes})
 

@@ -1,10 +1,11 @@
 """A small typed client of the memory service (httpx), sync and async, used by the tests and the load benchmark.
 
-    with EBMMClient("http://127.0.0.1:8000") as client:
+    with EBMMClient("http://127.0.0.1:8000", api_key="…") as client:
         memory = client.write("binary128", patterns)             # [N][D] numbers or a numpy array
         result = client.retrieve(memory.id, queries)              # .patterns, .energies, .changed
 
-`encoding="b64"` sends arrays as base64 little-endian float32 instead of JSON numbers.
+`api_key` is sent as `Authorization: Bearer <key>`; `encoding="b64"` sends arrays as base64 little-endian float32
+instead of JSON numbers.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ def _arrays(name: str, array: Array, encoding: Encoding, shape_key: bool = True)
     return {name: array.tolist() if isinstance(array, np.ndarray) else array}
 
 
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 def _check(response: httpx.Response) -> httpx.Response:
     if response.is_success:
         return response
@@ -107,8 +112,10 @@ class _Calls:
 class EBMMClient:
     """Synchronous client."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0, http: httpx.Client | None = None) -> None:
-        self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
+    def __init__(
+        self, base_url: str, api_key: str | None = None, timeout: float = 30.0, http: httpx.Client | None = None
+    ) -> None:
+        self.http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=_auth(api_key))
 
     def __enter__(self) -> EBMMClient:
         return self
@@ -163,8 +170,10 @@ class EBMMClient:
 class AsyncEBMMClient:
     """Asynchronous client (same methods, awaited)."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0, http: httpx.AsyncClient | None = None) -> None:
-        self.http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+    def __init__(
+        self, base_url: str, api_key: str | None = None, timeout: float = 30.0, http: httpx.AsyncClient | None = None
+    ) -> None:
+        self.http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout, headers=_auth(api_key))
 
     async def __aenter__(self) -> AsyncEBMMClient:
         return self

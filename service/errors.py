@@ -71,12 +71,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0]
+        if first.get("type") == "json_invalid":  # loc is ("body", character offset)
+            position, reason = first["loc"][-1], first.get("ctx", {}).get("error", "invalid")
+            return respond(request, invalid(f"body: not valid JSON at character {position}: {reason}", "body"))
         field = _location(tuple(first.get("loc", ())))
         message = f"{field or 'body'}: {first.get('msg', 'invalid')}"
         return respond(request, invalid(message, field or "body"))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400:  # FastAPI could not decode the body (e.g. not UTF-8): as for malformed JSON
+            return respond(request, invalid(f"body: {exc.detail}", "body"))
         kind = {404: "not_found", 405: "validation", 413: "too_large"}.get(exc.status_code, "validation")
         return respond(request, ApiError(exc.status_code, kind, str(exc.detail), headers=exc.headers))
 

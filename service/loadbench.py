@@ -4,13 +4,15 @@ For each server (by default two it starts itself: batching on, and off with EBMM
 concurrency level it runs three cells for `duration` seconds each: GET /healthz (the HTTP stack's ceiling),
 POST /memories (N = 32 random patterns) and POST /memories/{id}/retrieve (one query with the model's standard
 erasure, over 64 pre-written memories). Request bodies are encoded before the clock starts and responses
-are only status-checked, so the generator spends little of the (shared) CPU.
+are only status-checked, so the generator spends little of the (shared) CPU. A server started here gets a fresh
+API key; a given one is called with the key in EBMM_API_KEY.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,6 +29,7 @@ import numpy as np
 import orjson
 from rich.table import Table
 
+from service.auth import key_digest
 from service.client import AsyncEBMMClient
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -42,11 +45,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(extra_env: dict[str, str]) -> Iterator[str]:
-    """`ebmm serve` in a subprocess on a free loopback port with its own embedded Redis; yields its URL."""
+def _server(extra_env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """`ebmm serve` in a subprocess on a free loopback port with its own embedded Redis; yields its URL and key."""
     port = _free_port()
+    api_key = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="ebmm-load-") as data_dir:
-        env = {**os.environ, "EBMM_DATA_DIR": data_dir, **extra_env}
+        env = {**os.environ, "EBMM_DATA_DIR": data_dir, "EBMM_API_KEYS": f"{key_digest(api_key)}:bench", **extra_env}
+        env.pop("EBMM_API_KEYS_FILE", None)
+        env.pop("EBMM_AUTH_DISABLED", None)
         env.pop("REDIS_URL", None)
         env.pop("EBMM_REDIS_URL", None)
         command = [sys.executable, "-m", "ebmm.cli", "serve", "--port", str(port), "--log-level", "warning"]
@@ -63,7 +69,7 @@ def _server(extra_env: dict[str, str]) -> Iterator[str]:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.2)
-            yield url
+            yield url, api_key
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
@@ -110,10 +116,13 @@ async def _cell(http: httpx.AsyncClient, requests: list[tuple[str, bytes | None]
     }
 
 
-async def bench_server(url: str, levels: tuple[int, ...], seconds: float, model: str | None) -> dict[str, Any]:
+async def bench_server(
+    url: str, levels: tuple[int, ...], seconds: float, model: str | None, api_key: str | None
+) -> dict[str, Any]:
     """All cells against one server."""
     limits = httpx.Limits(max_connections=max(levels) + 4, max_keepalive_connections=max(levels) + 4)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=headers) as http:
         client = AsyncEBMMClient(url, http=http)
         served = await client.models()
         binary = [m for m in served if m.domain == "binary"]
@@ -152,11 +161,13 @@ def run_load_bench(url: str | None, levels: tuple[int, ...], seconds: float, mod
     if url is not None:
         if urlsplit(url).hostname not in LOOPBACK:
             raise ValueError(f"the load benchmark only targets loopback servers, not {url}")
-        servers.append({"mode": "given server", **asyncio.run(bench_server(url, levels, seconds, model))})
+        api_key = os.environ.get("EBMM_API_KEY")
+        servers.append({"mode": "given server", **asyncio.run(bench_server(url, levels, seconds, model, api_key))})
     else:
         for mode, env in (("batching on", {}), ("batching off", {"EBMM_MAX_BATCH": "1"})):
-            with _server(env) as started:
-                servers.append({"mode": mode, **asyncio.run(bench_server(started, levels, seconds, model))})
+            with _server(env) as (started, api_key):
+                result = asyncio.run(bench_server(started, levels, seconds, model, api_key))
+                servers.append({"mode": mode, **result})
     return {
         "command": "ebmm " + " ".join(sys.argv[1:]),
         "cpu_count": os.cpu_count(),

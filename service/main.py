@@ -1,5 +1,9 @@
 """The FastAPI app: `create_app(settings)` wires routers, middleware and error handlers; `lifespan` builds the
-parts (models, Redis, store, batcher) at start-up and takes them down in reverse order, draining the batcher.
+parts (API keys, models, Redis, store, batcher) at start-up and takes them down in reverse order.
+
+Shutdown is graceful: on SIGTERM uvicorn stops accepting connections and waits for the requests in flight
+(their items are in the batcher's queues and get served), then the lifespan drains the batcher, closes the
+store and stops the embedded Redis, which fsyncs its append-only file.
 
     uvicorn --factory service.main:create_app      # or: ebmm serve
 """
@@ -16,6 +20,7 @@ import torch
 from fastapi import FastAPI
 
 from service.api.routes import health, memories, models
+from service.auth import ApiKeys
 from service.batch_ops import read_batch, write_batch
 from service.batcher import Batcher
 from service.embedded_redis import EmbeddedRedis
@@ -26,27 +31,29 @@ from service.middleware import BodyLimit, RequestMetrics
 from service.registry import ModelRegistry
 from service.responses import ORJSONResponse
 from service.settings import Settings
-from service.store import MemoryStore
+from service.store import MemoryStore, Quota
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     metrics: Metrics = app.state.metrics
+    app.state.api_keys = ApiKeys.from_settings(settings)  # first: a server without keys must not start
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     registry = await asyncio.to_thread(ModelRegistry.load, settings.checkpoint_dir, settings.device)
     embedded, url = None, settings.redis_url
     if url is None:
-        embedded = EmbeddedRedis(settings.data_dir)
-        url = await asyncio.to_thread(embedded.start)
-    store = MemoryStore(url, settings.redis_timeout_s, metrics)
+        embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)
+        url = embedded.start()  # on this thread: the server's lifetime is tied to the thread that starts it
+    quota = Quota(settings.tenant_max_memories, settings.tenant_max_floats)
+    store = MemoryStore(url, settings.redis_timeout_s, quota, metrics)
     batcher = Batcher(metrics, settings.max_batch, settings.max_delay_ms, settings.max_queue, settings.deadline_s)
     for name, engine in registry.engines.items():
         batcher.add(name, "write", partial(write_batch, engine))
         batcher.add(name, "read", partial(read_batch, engine))
     metrics.init_models(registry.engines)
-    app.state.registry, app.state.store, app.state.redis_url = registry, store, url
+    app.state.registry, app.state.store, app.state.redis_url, app.state.embedded = registry, store, url, embedded
     app.state.memories = MemoryService(settings, registry, store, batcher, metrics)
     try:
         yield

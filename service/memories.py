@@ -1,4 +1,7 @@
-"""Memory operations behind the routes: validate, batch through the engine, store in / load from Redis."""
+"""Memory operations behind the routes: validate, batch through the engine, store in / load from Redis.
+
+Every operation is scoped to the caller's tenant: ids, Idempotency-Keys and quotas live in its namespace.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ class MemoryService:
         self.settings, self.registry, self.store = settings, registry, store
         self.batcher, self.metrics = batcher, metrics
 
-    async def create(self, body: MemoryCreate, idempotency_key: str | None) -> dict[str, Any]:
+    async def create(self, tenant: str, body: MemoryCreate, idempotency_key: str | None) -> dict[str, Any]:
         engine = self.registry.get(body.model)
         info = engine.info
         patterns = to_matrix(body.patterns, body.patterns_b64, body.shape, "patterns", info.input_dim)
@@ -55,7 +58,10 @@ class MemoryService:
         ttl = body.ttl_seconds or self.settings.default_ttl_seconds
         if ttl is not None and ttl > self.settings.max_ttl_seconds:
             raise ApiError(422, "validation", f"ttl_seconds must be ≤ {self.settings.max_ttl_seconds}", "ttl_seconds")
-        metadata_bytes = orjson.dumps(body.metadata)
+        try:
+            metadata_bytes = orjson.dumps(body.metadata)
+        except orjson.JSONEncodeError as exc:  # nested over 255 levels, or an integer over 64 bits
+            raise ApiError(422, "validation", f"metadata cannot be stored as JSON: {exc}", "metadata") from exc
         if len(metadata_bytes) > MAX_METADATA_BYTES:
             message = f"metadata is {len(metadata_bytes)} bytes of JSON; at most {MAX_METADATA_BYTES}"
             raise too_large(message, "metadata")
@@ -63,9 +69,9 @@ class MemoryService:
         memory_id = new_memory_id()
         if idempotency_key is not None:
             request_hash = hashlib.sha256(patterns.tobytes() + metadata_bytes + info.name.encode()).hexdigest()[:16]
-            existing = await self.store.claim(idempotency_key, f"{memory_id} {request_hash}", ttl)
+            existing = await self.store.claim(tenant, idempotency_key, f"{memory_id} {request_hash}", ttl)
             if existing is not None:
-                return await self._replay(existing, request_hash)
+                return await self._replay(tenant, existing, request_hash)
         try:
             outcome: WriteOutcome = await self.batcher.submit(info.name, "write", WriteJob(patterns))
             now = time.time()
@@ -85,16 +91,16 @@ class MemoryService:
                 metadata=body.metadata,
                 theta=outcome.theta,
             )
-            await self.store.put(memory, ttl)
+            await self.store.put(tenant, memory, info.writable_floats, ttl)
         except BaseException:
             if idempotency_key is not None:
-                await self.store.release(idempotency_key)
+                await self.store.release(tenant, idempotency_key)
             raise
         self.metrics.memories_written.labels(info.name).inc()
         self.metrics.write_recall_error.labels(info.name).observe(outcome.recall_error)
         return memory.public()
 
-    async def _replay(self, claim: str, request_hash: str) -> dict[str, Any]:
+    async def _replay(self, tenant: str, claim: str, request_hash: str) -> dict[str, Any]:
         """A retried write: the memory the first attempt wrote, if the body is the same."""
         memory_id, _, claimed_hash = claim.partition(" ")
         if claimed_hash != request_hash:
@@ -104,21 +110,22 @@ class MemoryService:
                 "this Idempotency-Key was used for a different request body",
                 "Idempotency-Key",
             )
-        memory = await self.store.get(memory_id)
+        memory = await self.store.get(tenant, memory_id)
         if memory is None:
             raise ApiError(
                 409, "idempotency_conflict", "a write with this Idempotency-Key is still in progress", "Idempotency-Key"
             )
         return memory.public()
 
-    async def get(self, memory_id: str) -> StoredMemory:
-        memory = await self.store.get(memory_id)
+    async def get(self, tenant: str, memory_id: str) -> StoredMemory:
+        """The tenant's memory; 404 also for another tenant's id (whether it exists is not revealed)."""
+        memory = await self.store.get(tenant, memory_id)
         if memory is None:
             raise not_found(f"no memory {memory_id!r} (never written, deleted or expired)", "memory_id")
         return memory
 
-    async def retrieve(self, memory_id: str, body: RetrieveRequest) -> dict[str, Any]:
-        memory = await self.get(memory_id)
+    async def retrieve(self, tenant: str, memory_id: str, body: RetrieveRequest) -> dict[str, Any]:
+        memory = await self.get(tenant, memory_id)
         engine = self.registry.get(memory.model, field=None)
         info = engine.info
         if memory.checkpoint_hash != info.checkpoint_hash:
@@ -145,8 +152,8 @@ class MemoryService:
             self.metrics.retrieve_changed.labels(info.name).observe(fraction)
         return {"patterns": outcome.patterns, "energies": outcome.energies, "changed": outcome.changed}
 
-    async def delete(self, memory_id: str) -> None:
-        model = await self.store.delete(memory_id)
+    async def delete(self, tenant: str, memory_id: str) -> None:
+        model = await self.store.delete(tenant, memory_id)
         if model is None:
             raise not_found(f"no memory {memory_id!r} (never written, deleted or expired)", "memory_id")
         self.metrics.memories_deleted.labels(model).inc()

@@ -14,11 +14,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 OPS = ("write", "read")
 REDIS_OPS = ("put", "get", "delete", "claim", "ping")
 ERROR_TYPES = (
+    "unauthorized",
     "validation",
     "not_found",
     "checkpoint_mismatch",
     "corrupt_theta",
     "too_large",
+    "quota_exceeded",
     "idempotency_conflict",
     "queue_full",
     "deadline",

@@ -32,5 +32,19 @@ class Settings(BaseSettings):
     max_queries: int = Field(1024, ge=1, description="Queries per retrieve request; more get 413.")
     default_ttl_seconds: int | None = Field(None, ge=1, description="TTL of memories written without ttl_seconds.")
     max_ttl_seconds: int = Field(365 * 24 * 3600, ge=1, description="Largest accepted ttl_seconds.")
+    api_keys: str | None = Field(
+        None, description="`sha256hex:tenant` entries (SHA-256 of each key, never the key), comma or newline separated."
+    )
+    api_keys_file: Path | None = Field(
+        None, description="A file of `sha256hex:tenant` lines (# comments), read at start."
+    )
+    auth_disabled: bool = Field(False, description="Development only: no keys, every request is tenant 'dev'.")
+    tenant_max_memories: int = Field(100_000, ge=1, description="Memories one tenant may hold; more get 429.")
+    tenant_max_floats: int = Field(
+        250_000_000, ge=1, description="θ floats all of one tenant's memories may hold (1 GB); more get 413."
+    )
+    embedded_appendfsync: Literal["always", "everysec"] = Field(
+        "always", description="fsync policy of the embedded Redis AOF: always = a 201 is on disk (see README)."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)

@@ -1,11 +1,20 @@
-"""Memories in Redis: one hash per memory holding θ as raw float32 bytes and its metadata, TTL by Redis expiry.
+"""Memories in Redis, namespaced per tenant: one hash per memory holding θ as raw float32 bytes and its metadata,
+TTL by Redis expiry, plus each tenant's usage for its quotas. `{tenant}` is a Redis Cluster hash tag, so all
+of a tenant's keys share one slot and one script may touch them together.
 
-    ebmm:memory:<id>   hash  theta (P·4 bytes, little-endian float32), model, checkpoint_hash, num_patterns,
-                             created_at, expires_at, write_ms, recall_error (JSON), metadata (JSON)
-    ebmm:idem:<key>    string  "<memory id> <request hash>" (an Idempotency-Key claim, same TTL as the memory)
+    ebmm:{<tenant>}:memory:<id>   hash    theta (P·4 bytes, little-endian float32), model, checkpoint_hash,
+                                          num_patterns, created_at, expires_at, write_ms, recall_error (JSON),
+                                          metadata (JSON)
+    ebmm:{<tenant>}:index         zset    memory id -> expiry time (+inf = never): the memory count
+    ebmm:{<tenant>}:sizes         hash    memory id -> θ floats
+    ebmm:{<tenant>}:floats        string  θ floats of all the tenant's memories
+    ebmm:{<tenant>}:idem:<key>    string  "<memory id> <request hash>" (an Idempotency-Key claim, the memory's TTL)
 
-A memory is written by one MULTI/EXEC (HSET + EXPIRE), so no reader ever sees half of one.
-Every call is timed (`ebmm_redis_operation_seconds{op}`); failures become a 503 `redis` error.
+A write is one Lua script (atomic): drop expired memories from the usage, check both quotas, then store the
+hash, its expiry and the usage together, so no reader sees half a memory and concurrent writes cannot pass a
+quota. Re-running it for the same id (a retried call) stores the memory once. A delete is one script too.
+Every call has a socket timeout and is timed (`ebmm_redis_operation_seconds{op}`); failures become a 503
+`redis` error, and the connection pool reconnects by itself once Redis is back.
 """
 
 from __future__ import annotations
@@ -26,8 +35,74 @@ from redis.exceptions import RedisError
 from service.errors import ApiError
 from service.metrics import Metrics
 
-MEMORY_PREFIX = "ebmm:memory:"
-IDEMPOTENCY_PREFIX = "ebmm:idem:"
+# KEYS: memory hash, index, sizes, floats. ARGV: id, floats, now, expiry score, ttl ("" = none), max memories,
+# max floats, then the hash's field/value pairs. Returns {0, count} stored, {1, count} or {2, floats} refused.
+PUT_SCRIPT = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+for _, id in ipairs(expired) do
+  local size = redis.call('HGET', KEYS[3], id)
+  if size then redis.call('DECRBY', KEYS[4], size) end
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+local count = redis.call('ZCARD', KEYS[2])
+local total = tonumber(redis.call('GET', KEYS[4]) or '0')
+local new = redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0
+if new and count + 1 > tonumber(ARGV[6]) then return {1, count} end
+if new and total + tonumber(ARGV[2]) > tonumber(ARGV[7]) then return {2, total} end
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+if ARGV[5] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+if new then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+  redis.call('INCRBY', KEYS[4], ARGV[2])
+  count = count + 1
+end
+return {0, count}
+"""
+
+# KEYS: memory hash, index, sizes, floats. ARGV: id. Returns the deleted memory's model, or nil.
+DELETE_SCRIPT = """
+local model = redis.call('HGET', KEYS[1], 'model')
+local deleted = redis.call('DEL', KEYS[1])
+local size = redis.call('HGET', KEYS[3], ARGV[1])
+if size then
+  redis.call('HDEL', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('DECRBY', KEYS[4], size)
+end
+if deleted == 1 and model then return model end
+return false
+"""
+
+
+@dataclass(frozen=True)
+class TenantKeys:
+    """The Redis keys of one tenant (see the module docstring)."""
+
+    tenant: str
+
+    @property
+    def prefix(self) -> str:
+        return f"ebmm:{{{self.tenant}}}:"
+
+    def memory(self, memory_id: str) -> str:
+        return f"{self.prefix}memory:{memory_id}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}idem:{key}"
+
+    def usage(self, memory_id: str) -> list[str]:
+        """The KEYS of the put and delete scripts."""
+        return [self.memory(memory_id), f"{self.prefix}index", f"{self.prefix}sizes", f"{self.prefix}floats"]
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Per-tenant limits: memories held, and θ floats held over all of them."""
+
+    max_memories: int
+    max_floats: int
 
 
 @dataclass(frozen=True)
@@ -60,22 +135,27 @@ class StoredMemory:
         }
 
     def theta_array(self, writable_floats: int) -> np.ndarray:
-        """θ as [P] float32; a 409 `corrupt_theta` if its length does not fit the model."""
+        """θ as [P] float32; a 409 `corrupt_theta` if its length does not fit the model or a value is not finite."""
         if len(self.theta) != 4 * writable_floats:
-            raise ApiError(
-                409,
-                "corrupt_theta",
-                f"memory {self.id} holds {len(self.theta)} bytes of θ; model {self.model} needs {4 * writable_floats}",
+            raise corrupt(
+                f"memory {self.id} holds {len(self.theta)} bytes of θ; model {self.model} needs {4 * writable_floats}"
             )
-        return np.frombuffer(self.theta, dtype="<f4")
+        theta = np.frombuffer(self.theta, dtype="<f4")
+        if not np.isfinite(theta).all():
+            raise corrupt(f"memory {self.id} holds non-finite θ values")
+        return theta
+
+
+def corrupt(message: str) -> ApiError:
+    """409: a stored memory that cannot be read (truncated, non-finite or missing fields): write it again."""
+    return ApiError(409, "corrupt_theta", f"{message}; write it again")
 
 
 class MemoryStore:
     """Async access to memories in one Redis (shared by every replica of the service)."""
 
-    def __init__(self, url: str, timeout_s: float, metrics: Metrics) -> None:
-        self.url = url
-        self.metrics = metrics
+    def __init__(self, url: str, timeout_s: float, quota: Quota, metrics: Metrics) -> None:
+        self.url, self.quota, self.metrics = url, quota, metrics
         self.redis = redis.Redis.from_url(
             url,
             socket_timeout=timeout_s,
@@ -83,6 +163,8 @@ class MemoryStore:
             decode_responses=False,
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), retries=2),
         )
+        self._put = self.redis.register_script(PUT_SCRIPT)
+        self._delete = self.redis.register_script(DELETE_SCRIPT)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -105,8 +187,8 @@ class MemoryStore:
         except ApiError:
             return False
 
-    async def put(self, memory: StoredMemory, ttl_seconds: int | None) -> None:
-        """HSET + EXPIRE in one transaction."""
+    async def put(self, tenant: str, memory: StoredMemory, floats: int, ttl_seconds: int | None) -> None:
+        """Store a memory of `floats` θ floats within the tenant's quotas: 429 / 413 `quota_exceeded` if over."""
         fields = {
             "theta": memory.theta,
             "model": memory.model,
@@ -118,16 +200,35 @@ class MemoryStore:
             "recall_error": orjson.dumps(memory.recall_error),
             "metadata": orjson.dumps(memory.metadata),
         }
-        key = MEMORY_PREFIX + memory.id
-        async with self._call("put"), self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)
-            if ttl_seconds is not None:
-                pipe.expire(key, ttl_seconds)
-            await pipe.execute()
+        args = [
+            memory.id,
+            floats,
+            repr(time.time()),
+            "+inf" if memory.expires_at is None else repr(memory.expires_at),
+            "" if ttl_seconds is None else ttl_seconds,
+            self.quota.max_memories,
+            self.quota.max_floats,
+            *(item for pair in fields.items() for item in pair),
+        ]
+        async with self._call("put"):
+            refused, used = await self._put(keys=TenantKeys(tenant).usage(memory.id), args=args)
+        if refused == 1:
+            message = (
+                f"tenant {tenant!r} holds {used} memories, its quota (EBMM_TENANT_MAX_MEMORIES); "
+                "delete some or let them expire"
+            )
+            raise ApiError(429, "quota_exceeded", message)
+        if refused == 2:
+            message = (
+                f"tenant {tenant!r} holds {used} θ floats; {floats} more would pass its quota of "
+                f"{self.quota.max_floats} (EBMM_TENANT_MAX_FLOATS); delete some memories or let them expire"
+            )
+            raise ApiError(413, "quota_exceeded", message)
 
-    async def get(self, memory_id: str) -> StoredMemory | None:
+    async def get(self, tenant: str, memory_id: str) -> StoredMemory | None:
+        """The tenant's memory, or None (another tenant's id is simply not there)."""
         async with self._call("get"):
-            raw = await self.redis.hgetall(MEMORY_PREFIX + memory_id)
+            raw = await self.redis.hgetall(TenantKeys(tenant).memory(memory_id))
         if not raw:
             return None
         try:
@@ -145,21 +246,18 @@ class MemoryStore:
                 metadata=orjson.loads(f["metadata"]),
                 theta=f["theta"],
             )
-        except (KeyError, ValueError, UnicodeDecodeError) as exc:
-            raise ApiError(409, "corrupt_theta", f"memory {memory_id} is stored in an unreadable form: {exc}") from exc
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise corrupt(f"memory {memory_id} is stored in an unreadable form ({type(exc).__name__}: {exc})") from exc
 
-    async def delete(self, memory_id: str) -> str | None:
-        """Delete a memory; its model's name, or None if there was none."""
-        key = MEMORY_PREFIX + memory_id
-        async with self._call("delete"), self.redis.pipeline(transaction=True) as pipe:
-            pipe.hget(key, "model")
-            pipe.delete(key)
-            model, deleted = await pipe.execute()
-        return model.decode() if deleted and model is not None else None
+    async def delete(self, tenant: str, memory_id: str) -> str | None:
+        """Delete the tenant's memory; its model's name, or None if there was none."""
+        async with self._call("delete"):
+            model = await self._delete(keys=TenantKeys(tenant).usage(memory_id), args=[memory_id])
+        return None if model is None else model.decode()
 
-    async def claim(self, key: str, value: str, ttl_seconds: int | None) -> str | None:
+    async def claim(self, tenant: str, key: str, value: str, ttl_seconds: int | None) -> str | None:
         """SET NX the Idempotency-Key claim; None when this call claimed it, else the existing claim's value."""
-        name = IDEMPOTENCY_PREFIX + key
+        name = TenantKeys(tenant).idempotency(key)
         async with self._call("claim"):
             while not await self.redis.set(name, value, nx=True, ex=ttl_seconds):
                 existing = await self.redis.get(name)
@@ -167,7 +265,7 @@ class MemoryStore:
                     return existing.decode()
         return None
 
-    async def release(self, key: str) -> None:
+    async def release(self, tenant: str, key: str) -> None:
         """Drop a claim whose write failed, so a retry can write."""
         async with self._call("claim"):
-            await self.redis.delete(IDEMPOTENCY_PREFIX + key)
+            await self.redis.delete(TenantKeys(tenant).idempotency(key))

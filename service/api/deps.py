@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from service.auth import authenticate
 from service.memories import MemoryService
 from service.metrics import Metrics
 from service.registry import ModelRegistry
@@ -28,7 +30,21 @@ def _metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key (instead of Bearer).")
+
+
+def caller_tenant(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    api_key: Annotated[str | None, Security(_api_key)],
+) -> str:
+    """The caller's tenant (401 without a valid key); every memory route is scoped to it."""
+    return authenticate(request.app.state.api_keys, bearer.credentials if bearer else None, api_key)
+
+
 MemoriesDep = Annotated[MemoryService, Depends(_memories)]
 RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
 StoreDep = Annotated[MemoryStore, Depends(_store)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
+TenantDep = Annotated[str, Depends(caller_tenant)]

@@ -170,7 +170,12 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
     save_checkpoint(EnergyMemory(tiny_binary_config()), tmp / "checkpoints" / "tiny")
     port = free_port()
     settings = Settings(
-        checkpoint_dir=tmp / "checkpoints", data_dir=tmp / "data", device="cpu", torch_threads=1, port=port
+        checkpoint_dir=tmp / "checkpoints",
+        data_dir=tmp / "data",
+        device="cpu",
+        torch_threads=1,
+        port=port,
+        auth_disabled=True,  # the scrape needs no key; the memory calls below act as the dev tenant
     )
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

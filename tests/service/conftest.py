@@ -1,12 +1,19 @@
-"""Service fixtures: tiny checkpoints, real uvicorn servers on 127.0.0.1 with an embedded redis-server."""
+"""Service fixtures: tiny checkpoints, real uvicorn servers on 127.0.0.1 with an embedded redis-server, API keys."""
 
 from __future__ import annotations
 
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import redis
@@ -17,12 +24,27 @@ from model.checkpoint import save_checkpoint
 from model.config import ModelConfig, tiny_binary_config
 from model.engine import Engine
 from model.memory import EnergyMemory
+from service.auth import key_digest
 from service.client import EBMMClient
 from service.main import create_app
 from service.settings import Settings
+from service.store import TenantKeys
 
+ROOT = Path(__file__).resolve().parents[2]
 BINARY = "tiny"
 CONV = "tiny-conv"
+KEYS = {"alice": secrets.token_urlsafe(32), "bob": secrets.token_urlsafe(32)}  # tenant -> its API key, per run
+TENANT = "alice"  # the tenant of `server.client()`
+
+
+def api_keys(keys: dict[str, str]) -> str:
+    """The EBMM_API_KEYS value for tenant -> key: `sha256hex:tenant` entries."""
+    return ",".join(f"{key_digest(key)}:{tenant}" for tenant, key in keys.items())
+
+
+def memory_key(memory_id: str, tenant: str = TENANT) -> str:
+    """The Redis key of a tenant's memory (to inspect or tamper with what the service stored)."""
+    return TenantKeys(tenant).memory(memory_id)
 
 
 def tiny_conv_config() -> ModelConfig:
@@ -73,12 +95,63 @@ class ServerThread:
         port = self.server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
 
-    def client(self) -> EBMMClient:
-        return EBMMClient(self.url)
+    def client(self, tenant: str = TENANT) -> EBMMClient:
+        return EBMMClient(self.url, api_key=KEYS[tenant])
 
     def redis(self) -> redis.Redis:
         """A direct connection to the app's Redis (to inspect or tamper with stored θ)."""
         return redis.Redis.from_url(self.app.state.redis_url)
+
+
+class ServeProcess:
+    """`ebmm serve` in its own process group (its embedded Redis included) on a free loopback port."""
+
+    def __init__(self, checkpoints: Path, data_dir: Path, **env: str) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("EBMM_") and k != "REDIS_URL"},
+            "EBMM_CHECKPOINT_DIR": str(checkpoints),
+            "EBMM_DATA_DIR": str(data_dir),
+            "EBMM_DEVICE": "cpu",
+            "EBMM_TORCH_THREADS": "1",
+            "EBMM_API_KEYS": api_keys(KEYS),
+            **env,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServeProcess:
+        command = [sys.executable, "-m", "ebmm.cli", "serve", "--port", str(self.port), "--log-level", "warning"]
+        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while True:
+            assert self.process.poll() is None, f"ebmm serve exited with {self.process.returncode}"
+            assert time.monotonic() < deadline, "ebmm serve did not become ready"
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+    def kill(self) -> None:
+        """SIGKILL the API and its embedded Redis at once: nothing gets to flush or save."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def client(self, tenant: str = TENANT) -> EBMMClient:
+        return EBMMClient(self.url, api_key=KEYS[tenant])
 
 
 def settings_for(checkpoints: Path, data_dir: Path, **changes: object) -> Settings:
@@ -90,6 +163,7 @@ def settings_for(checkpoints: Path, data_dir: Path, **changes: object) -> Settin
         max_delay_ms=20.0,
         max_body_bytes=256 * 1024,
         max_queries=64,
+        api_keys=api_keys(KEYS),
     )
     return Settings(**{**defaults, **changes})
 

@@ -11,6 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from model.engine import Engine
 from service.client import AsyncEBMMClient
 
+from .conftest import KEYS, TENANT, memory_key
+
 
 def read_batches(metrics_text: str) -> tuple[float, float]:
     """(engine calls, items) of the tiny model's reads, from ebmm_batch_size."""
@@ -25,7 +27,7 @@ def read_batches(metrics_text: str) -> tuple[float, float]:
 
 async def test_64_concurrent_retrieves_are_batched_and_correct(server, engine: Engine, bits) -> None:
     redis = server.redis()
-    async with AsyncEBMMClient(server.url) as client:
+    async with AsyncEBMMClient(server.url, api_key=KEYS[TENANT]) as client:
         stored = [bits.patterns(8) for _ in range(8)]
         memories = await asyncio.gather(*(client.write("tiny", X) for X in stored))
         jobs = [(i % 8, bits.erase(stored[i % 8][: 1 + i % 3], 8)) for i in range(64)]  # 1–3 queries each
@@ -36,7 +38,7 @@ async def test_64_concurrent_retrieves_are_batched_and_correct(server, engine: E
     assert items_after - items_before == 64
     assert calls_after - calls_before < 64  # so some engine call held more than one request
     for (m, Q), result in zip(jobs, results, strict=True):
-        raw = redis.hget(f"ebmm:memory:{memories[m].id}", "theta")
+        raw = redis.hget(memory_key(memories[m].id), "theta")
         theta = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy())[None]
         Qt = torch.from_numpy(Q)[None]
         local = engine.read(theta, Qt, Qt != 0)

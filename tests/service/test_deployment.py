@@ -21,6 +21,8 @@ from service.client import EBMMClient, EBMMError
 from service.embedded_redis import EmbeddedRedis
 from service.main import openapi_json
 
+from .conftest import KEYS, TENANT, api_keys, memory_key
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -54,6 +56,7 @@ def test_two_processes_sharing_one_redis_are_replicas(make_server, checkpoints: 
         "EBMM_CHECKPOINT_DIR": str(checkpoints),
         "EBMM_DEVICE": "cpu",
         "EBMM_TORCH_THREADS": "1",
+        "EBMM_API_KEYS": api_keys(KEYS),
     }
     command = [sys.executable, "-m", "ebmm.cli", "serve", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, env=env, cwd=ROOT)
@@ -61,7 +64,7 @@ def test_two_processes_sharing_one_redis_are_replicas(make_server, checkpoints: 
         with make_server(redis_url=url) as local, local.client() as here:
             other_url = f"http://127.0.0.1:{port}"
             wait_ready(other_url, process)
-            with EBMMClient(other_url) as there:
+            with EBMMClient(other_url, api_key=KEYS[TENANT]) as there:
                 X = bits.patterns(6)
                 written_here = here.write("tiny", X)
                 written_there = there.write("tiny", X)
@@ -88,7 +91,7 @@ def test_memories_survive_a_restart(make_server, tmp_path: Path, bits) -> None:
     with make_server(tmp_path / "data") as second, second.client() as client:
         assert client.get(memory.id) == memory
         assert client.retrieve(memory.id, Q) == answer
-        assert 3590 < second.redis().ttl(f"ebmm:memory:{memory.id}") <= 3600
+        assert 3590 < second.redis().ttl(memory_key(memory.id)) <= 3600
 
 
 def test_not_ready_without_redis_and_storage_errors_are_503(make_server, tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ import pytest
 
 from service.client import EBMMClient
 
+from .conftest import KEYS, TENANT, memory_key
+
 ONES = [1.0] * 32
 
 
@@ -20,7 +22,7 @@ def b64(values: np.ndarray) -> str:
 
 @pytest.fixture
 def http(server) -> httpx.Client:
-    with httpx.Client(base_url=server.url) as c:
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": KEYS[TENANT]}) as c:
         yield c
 
 
@@ -36,6 +38,14 @@ def assert_error(response: httpx.Response, status: int, type: str, field: str | 
     assert text in error["message"]
 
 
+def nested(depth: int) -> dict:
+    """{"a": {"a": … {}}}, `depth` objects deep."""
+    out: dict = {}
+    for _ in range(depth - 1):
+        out = {"a": out}
+    return out
+
+
 WRITE_CASES = [
     ({"model": "nope", "patterns": [ONES]}, 404, "not_found", "model", "unknown model 'nope'"),
     ({"model": "tiny", "patterns": [ONES] * 49}, 413, "too_large", "patterns", "at most 48"),
@@ -47,6 +57,8 @@ WRITE_CASES = [
     ({"model": "tiny"}, 422, "validation", "body", "one of patterns or patterns_b64"),
     ({"model": "tiny", "patterns": [ONES], "ttl_seconds": 0}, 422, "validation", "ttl_seconds", ""),
     ({"model": "tiny", "patterns": [ONES], "metadata": {"x": "y" * 5000}}, 413, "too_large", "metadata", "4096"),
+    ({"model": "tiny", "patterns": [ONES], "metadata": {"n": 10**30}}, 422, "validation", "metadata", "JSON"),
+    ({"model": "tiny", "patterns": [ONES], "metadata": nested(300)}, 422, "validation", "metadata", "JSON"),
     ({"model": "tiny", "patterns_b64": b64(np.ones((2, 32)))}, 422, "validation", "shape", "needs shape"),
     ({"model": "tiny", "patterns_b64": b64(np.ones((2, 32))), "shape": [2, 31]}, 422, "validation", "shape", ""),
     ({"model": "tiny", "patterns_b64": b64(np.ones((2, 32))), "shape": [3, 32]}, 422, "validation", "patterns_b64", ""),
@@ -66,15 +78,17 @@ def test_bad_writes(http: httpx.Client, body: dict, status: int, type: str, fiel
     assert_error(http.post("/memories", json=body), status, type, field, text)
 
 
-def test_non_finite_json_numbers(http: httpx.Client) -> None:
-    body = '{"model": "tiny", "patterns": [[' + ", ".join(["1"] * 7 + ["NaN"] + ["1"] * 24) + "]]}"
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_json_numbers(http: httpx.Client, number: str) -> None:
+    body = '{"model": "tiny", "patterns": [[' + ", ".join(["1"] * 7 + [number] + ["1"] * 24) + "]]}"
     response = http.post("/memories", content=body, headers={"content-type": "application/json"})
     assert_error(response, 422, "validation", "patterns[0][7]", "not a finite number")
 
 
-def test_malformed_json(http: httpx.Client) -> None:
-    response = http.post("/memories", content=b'{"model": ', headers={"content-type": "application/json"})
-    assert response.status_code == 422 and response.json()["error"]["type"] == "validation"
+@pytest.mark.parametrize("body", [b'{"model": ', b'{"model": "\xff\xfe"}'], ids=["truncated", "not-utf8"])
+def test_malformed_json(http: httpx.Client, body: bytes) -> None:
+    response = http.post("/memories", content=body, headers={"content-type": "application/json"})
+    assert_error(response, 422, "validation", "body", "")
 
 
 def test_body_too_large_is_refused_before_parsing(http: httpx.Client) -> None:
@@ -118,28 +132,52 @@ def test_unknown_memory_and_route(http: httpx.Client) -> None:
 
 
 def test_memory_written_by_another_checkpoint_is_a_conflict(server, http: httpx.Client, memory_id: str) -> None:
-    server.redis().hset(f"ebmm:memory:{memory_id}", "checkpoint_hash", "0123456789abcdef")
+    server.redis().hset(memory_key(memory_id), "checkpoint_hash", "0123456789abcdef")
     response = http.post(f"/memories/{memory_id}/retrieve", json={"queries": [ONES]})
     assert_error(response, 409, "checkpoint_mismatch", None, "0123456789abcdef")
     assert http.get(f"/memories/{memory_id}").status_code == 200  # metadata is still readable
 
 
-def test_corrupt_theta_is_a_conflict_not_a_crash(server, http: httpx.Client, memory_id: str) -> None:
-    server.redis().hset(f"ebmm:memory:{memory_id}", "theta", b"\x00" * 12)
-    response = http.post(f"/memories/{memory_id}/retrieve", json={"queries": [ONES]})
-    assert_error(response, 409, "corrupt_theta", None, "12 bytes")
+def error_count(http: httpx.Client, kind: str) -> float:
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith(f'ebmm_errors_total{{type="{kind}"}}'):
+            return float(line.split()[-1])
+    raise AssertionError(f"no ebmm_errors_total series for {kind}")
 
 
-def test_errors_are_counted_by_type(server, http: httpx.Client) -> None:
-    def count(kind: str) -> float:
-        for line in http.get("/metrics").text.splitlines():
-            if line.startswith(f'ebmm_errors_total{{type="{kind}"}}'):
-                return float(line.split()[-1])
-        raise AssertionError(f"no ebmm_errors_total series for {kind}")
+P = 8 * 32 + 8  # θ floats of the tiny binary model
+CORRUPTIONS = [
+    ("theta", b"\x00" * 12, "12 bytes"),  # truncated
+    ("theta", np.full(P, np.nan, dtype="<f4").tobytes(), "non-finite"),
+    ("theta", np.r_[np.ones(P - 1), np.inf].astype("<f4").tobytes(), "non-finite"),
+    ("created_at", b"yesterday", "unreadable"),
+    ("recall_error", b"{not json", "unreadable"),
+]
 
-    before = count("not_found")
+
+@pytest.mark.parametrize(("field", "value", "text"), CORRUPTIONS)
+def test_corrupt_memory_is_a_counted_conflict_not_a_crash(
+    server, http: httpx.Client, client: EBMMClient, field: str, value: bytes, text: str
+) -> None:
+    corrupted, healthy = (client.write("tiny", [ONES, [-1.0] * 32]).id for _ in range(2))
+    server.redis().hset(memory_key(corrupted), field, value)
+    before = error_count(http, "corrupt_theta")
+    response = http.post(f"/memories/{corrupted}/retrieve", json={"queries": [ONES]})
+    assert_error(response, 409, "corrupt_theta", None, text)
+    assert error_count(http, "corrupt_theta") == before + 1
+    ok = http.post(f"/memories/{healthy}/retrieve", json={"queries": [ONES]})  # the engine worker is still alive
+    assert ok.status_code == 200 and ok.json()["patterns"][0] == ONES
+
+
+def test_missing_fields_are_a_conflict(server, http: httpx.Client, memory_id: str) -> None:
+    server.redis().hdel(memory_key(memory_id), "model")
+    assert_error(http.get(f"/memories/{memory_id}"), 409, "corrupt_theta", None, "unreadable")
+
+
+def test_errors_are_counted_by_type(http: httpx.Client) -> None:
+    before = error_count(http, "not_found")
     http.get("/memories/nothing-here")
-    assert count("not_found") == before + 1
+    assert error_count(http, "not_found") == before + 1
 
 
 def test_error_bodies_are_json(http: httpx.Client) -> None:

@@ -6,9 +6,11 @@ import pytest
 
 from service.loadbench import bench_server, run_load_bench
 
+from .conftest import KEYS, TENANT
+
 
 async def test_bench_server_reports_each_cell(server) -> None:
-    result = await bench_server(server.url, (1, 4), 0.2, "tiny")
+    result = await bench_server(server.url, (1, 4), 0.2, "tiny", KEYS[TENANT])
     assert result["model"] == "tiny" and result["patterns_per_write"] == 32
     cells = {(r["op"], r["concurrency"]): r for r in result["rows"]}
     assert set(cells) == {(op, c) for op in ("healthz", "write", "retrieve") for c in (1, 4)}

@@ -11,10 +11,12 @@ import torch
 from model.engine import Engine
 from service.client import EBMMClient, EBMMError
 
+from .conftest import memory_key
+
 
 def stored_theta(server, memory_id: str) -> torch.Tensor:
     """θ exactly as the service stored it: [1, P]."""
-    raw = server.redis().hget(f"ebmm:memory:{memory_id}", "theta")
+    raw = server.redis().hget(memory_key(memory_id), "theta")
     return torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy())[None]
 
 

@@ -1,4 +1,4 @@
-"""/memories: write a memory, retrieve from it, read its metadata, delete it."""
+"""/memories: write a memory, retrieve from it, read its metadata, delete it; all within the caller's tenant."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Response
 
-from service.api.deps import MemoriesDep
+from service.api.deps import MemoriesDep, TenantDep
 from service.responses import ORJSONResponse
 from service.schemas import ErrorBody, MemoryCreate, MemoryPublic, RetrieveRequest, RetrieveResult
 
@@ -14,11 +14,12 @@ router = APIRouter(prefix="/memories", tags=["memories"])
 
 MemoryId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ERRORS = {
+    401: {"model": ErrorBody, "description": "Missing or invalid API key."},
     404: {"model": ErrorBody, "description": "Unknown memory or model."},
     409: {"model": ErrorBody, "description": "θ written by a different checkpoint, or unreadable."},
-    413: {"model": ErrorBody, "description": "Too many patterns / queries, or the body is too large."},
+    413: {"model": ErrorBody, "description": "Too many patterns / queries, body too large, or over the θ quota."},
     422: {"model": ErrorBody, "description": "Wrong dims, non-finite or out-of-domain values (field named)."},
-    429: {"model": ErrorBody, "description": "Engine queue full; see Retry-After."},
+    429: {"model": ErrorBody, "description": "Engine queue full (see Retry-After), or over the memory quota."},
     503: {"model": ErrorBody, "description": "Deadline passed waiting for the engine, or Redis unavailable."},
 }
 
@@ -34,6 +35,7 @@ ERRORS = {
 async def create_memory(
     body: MemoryCreate,
     memories: MemoriesDep,
+    tenant: TenantDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -44,7 +46,7 @@ async def create_memory(
         ),
     ] = None,
 ) -> ORJSONResponse:
-    return ORJSONResponse(await memories.create(body, idempotency_key), status_code=201)
+    return ORJSONResponse(await memories.create(tenant, body, idempotency_key), status_code=201)
 
 
 @router.post(
@@ -54,24 +56,30 @@ async def create_memory(
     responses=ERRORS,
     summary="Read queries from a memory",
 )
-async def retrieve(memory_id: MemoryId, body: RetrieveRequest, memories: MemoriesDep) -> ORJSONResponse:
-    return ORJSONResponse(await memories.retrieve(memory_id, body))
+async def retrieve(
+    memory_id: MemoryId, body: RetrieveRequest, memories: MemoriesDep, tenant: TenantDep
+) -> ORJSONResponse:
+    return ORJSONResponse(await memories.retrieve(tenant, memory_id, body))
 
 
 @router.get(
     "/{memory_id}",
     operation_id="memories-get",
     response_model=MemoryPublic,
-    responses={404: ERRORS[404]},
+    responses={code: ERRORS[code] for code in (401, 404, 409, 503)},
     summary="A memory's metadata (no θ)",
 )
-async def get_memory(memory_id: MemoryId, memories: MemoriesDep) -> ORJSONResponse:
-    return ORJSONResponse((await memories.get(memory_id)).public())
+async def get_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantDep) -> ORJSONResponse:
+    return ORJSONResponse((await memories.get(tenant, memory_id)).public())
 
 
 @router.delete(
-    "/{memory_id}", operation_id="memories-delete", status_code=204, responses={404: ERRORS[404]}, summary="Delete"
+    "/{memory_id}",
+    operation_id="memories-delete",
+    status_code=204,
+    responses={code: ERRORS[code] for code in (401, 404, 503)},
+    summary="Delete",
 )
-async def delete_memory(memory_id: MemoryId, memories: MemoriesDep) -> Response:
-    await memories.delete(memory_id)
+async def delete_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantDep) -> Response:
+    await memories.delete(tenant, memory_id)
     return Response(status_code=204)

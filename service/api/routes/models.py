@@ -1,14 +1,19 @@
-"""/models: what is served."""
+"""/models: what is served (to any authenticated caller)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from service.api.deps import RegistryDep
+from service.api.deps import RegistryDep, caller_tenant
 from service.responses import ORJSONResponse
-from service.schemas import ModelList
+from service.schemas import ErrorBody, ModelList
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(
+    prefix="/models",
+    tags=["models"],
+    dependencies=[Depends(caller_tenant)],
+    responses={401: {"model": ErrorBody, "description": "Missing or invalid API key."}},
+)
 
 
 @router.get("", operation_id="models-list", response_model=ModelList, summary="Served models")
