@@ -4,7 +4,7 @@
     ROOT/cifar-10-batches-py/test_batch                    (test)
 
 Each batch is a pickled dict whose b"data" is uint8 [10000, 3072]: per image 1024 red, then 1024 green,
-then 1024 blue values, each a 32×32 image in row-major order. Only numpy arrays are unpickled.
+then 1024 blue values, each a 32×32 image in row-major order. Only numpy arrays and bytes are unpickled.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch import Tensor
 BATCH_DIR = "cifar-10-batches-py"
 SPLIT_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 _ALLOWED_GLOBALS = {
+    ("_codecs", "encode"),  # bytes objects in protocol-2 pickles written by python 3
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"),

@@ -8,6 +8,8 @@ test patch overlaps a training photograph.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import skimage.data
 import torch
@@ -35,8 +37,14 @@ def cut_patches(photo: np.ndarray, size: int, short_side: int) -> Tensor:
     return grid.permute(1, 2, 0, 3, 4).reshape(-1, 3, size, size).contiguous()
 
 
+@functools.cache
+def photo_patches(name: str, size: int, short_side: int) -> Tensor:
+    """The patches of one source photograph, cut once per process (resizing the large photographs is slow)."""
+    return cut_patches(source_photo(name), size, short_side)
+
+
 def load_patches(split: str = "train", size: int = 16, short_side: int = 128, min_std: float = 0.04) -> Tensor:
     """The patches of a split: [N, 3, size, size] in [0, 1]."""
     sources = TEST_SOURCES if split == "test" else TRAIN_SOURCES
-    patches = torch.cat([cut_patches(source_photo(name), size, short_side) for name in sources])
+    patches = torch.cat([photo_patches(name, size, short_side) for name in sources])
     return patches[patches.flatten(1).std(1) >= min_std]

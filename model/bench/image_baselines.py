@@ -1,0 +1,69 @@
+"""Classical image memories for the image benchmark, each given a budget of P floats per memory.
+
+- Projection (pseudo-inverse) Hopfield network: W = V Vᵀ, the projection onto the span of the stored images
+  (Personnaz et al., 1985). At a budget of P floats it keeps the top r = P // D right singular vectors
+  V: [D, r] of the stored set. With the visible pixels clamped, its fixed point is the least-squares fit of
+  the visible pixels by the span:  c = argmin ‖k ⊙ (V c − q)‖²,  x̂ = V c  (solved in closed form).
+- Modern Hopfield network (Ramsauer et al., 2020): one softmax retrieval over stored images,
+  x̂ = Σ_i softmax(−β d_i) x_i with d_i the mean squared distance to x_i over the visible pixels. At a budget
+  of P floats it keeps only the first s = P // D images of a set.
+
+Shapes: B memories, N stored and M query images of D = C·H·W values; known: [B, M, *S] bool (visible pixels).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _images_in(budget: int, dim: int) -> int:
+    """How many D-float vectors a budget of P floats holds (at least one, or the memory is useless)."""
+    if budget < dim:
+        raise ValueError(f"a budget of {budget} floats holds less than one {dim}-float image")
+    return budget // dim
+
+
+class ProjectionHopfield:
+    """The pseudo-inverse rule truncated to rank r = P // D."""
+
+    def __init__(self, budget: int, value_range: tuple[float, float] = (0.0, 1.0), ridge: float = 1e-4) -> None:
+        self.budget, self.value_range, self.ridge = budget, value_range, ridge
+
+    def write(self, X: Tensor) -> Tensor:
+        """X: [B, N, *S] -> V: [B, D, r], orthonormal columns spanning the top-r subspace of the set."""
+        flat = X.flatten(2)
+        rank = min(_images_in(self.budget, flat.shape[-1]), *flat.shape[1:])
+        _, _, Vh = torch.linalg.svd(flat, full_matrices=False)  # Vh: [B, min(N, D), D]
+        return Vh[:, :rank].transpose(1, 2)
+
+    def read(self, V: Tensor, Q: Tensor, known: Tensor) -> Tensor:
+        """V: [B, D, r], Q and known: [B, M, *S] -> X̂: [B, M, *S] (visible pixels kept, range clamped)."""
+        q, k = Q.flatten(2), known.flatten(2).to(Q.dtype)
+        gram = torch.einsum("bdr,bmd,bds->bmrs", V, k, V)  # Vᵀ diag(k) V: [B, M, r, r]
+        rhs = torch.einsum("bdr,bmd->bmr", V, k * q)  # [B, M, r]
+        eye = torch.eye(V.shape[-1], dtype=Q.dtype, device=Q.device)
+        coefficients = torch.linalg.solve(gram + self.ridge * eye, rhs.unsqueeze(-1)).squeeze(-1)
+        fit = torch.einsum("bdr,bmr->bmd", V, coefficients).view_as(Q)
+        return torch.where(known, Q, fit.clamp(*self.value_range))
+
+
+class ModernHopfield:
+    """Softmax retrieval over the first s = P // D stored images (all of them when `budget` is None)."""
+
+    def __init__(self, budget: int | None, beta: float = 1000.0) -> None:
+        self.budget, self.beta = budget, beta
+
+    def write(self, X: Tensor) -> Tensor:
+        """X: [B, N, *S] -> the kept images [B, s, D]."""
+        flat = X.flatten(2)
+        slots = flat.shape[1] if self.budget is None else _images_in(self.budget, flat.shape[-1])
+        return flat[:, :slots]
+
+    def read(self, stored: Tensor, Q: Tensor, known: Tensor) -> Tensor:
+        """stored: [B, s, D], Q and known: [B, M, *S] -> X̂: [B, M, *S] after one update, visible pixels kept."""
+        q, k = Q.flatten(2), known.flatten(2).to(Q.dtype)
+        squared = (k * q * q).sum(-1, keepdim=True) - 2 * torch.bmm(k * q, stored.mT) + torch.bmm(k, stored.pow(2).mT)
+        distance = squared / k.sum(-1, keepdim=True).clamp_min(1.0)  # [B, M, s]
+        retrieved = torch.softmax(-self.beta * distance, dim=-1) @ stored  # [B, M, D]
+        return torch.where(known, Q, retrieved.view_as(Q))

@@ -1,0 +1,118 @@
+"""Image memories: presets and their budgets, occlusion, image tasks in meta-training, shipped checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.bench.images import bench_images, occluded_mse
+from model.checkpoint import read_config
+from model.config import PRESETS, ModelConfig
+from model.data.datasets import PRESET_DATASETS, load_images
+from model.data.sampler import image_source
+from model.energy import FCEnergy
+from model.engine import Engine
+from model.memory import EnergyMemory
+from model.tasks import standard_distortion
+from model.training import MetaTrainer, TrainSettings, data_hash, task_sampler
+
+CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+IMAGE_CHECKPOINTS = sorted(
+    path.parent for path in CHECKPOINTS.glob("*/config.json") if read_config(path.parent).domain == "continuous"
+)
+
+
+@pytest.mark.parametrize(
+    ("preset", "budget"), [("digits", 16 * 64 + 16), ("digits-conv", 40 * 25 + 40), ("patches16", 16 * 768 + 16)]
+)
+def test_image_presets_have_their_documented_budget(preset: str, budget: int) -> None:
+    config = PRESETS[preset]()
+    assert EnergyMemory(config).writable_numel == budget
+    assert config.domain == "continuous" and config.value_range == (0.0, 1.0) and config.max_patterns == 64
+    assert config.distortion_size == config.input_shape[-1] // 2  # 16×16 of 32×32 in the paper
+    assert load_images(PRESET_DATASETS[preset], "test").shape[1:] == config.input_shape
+
+
+def test_fc_energy_flattens_images() -> None:
+    image = FCEnergy(ModelConfig(name="i", input_shape=(2, 3, 3), writable_hidden=5, meta_hidden=7)).double()
+    flat = FCEnergy(ModelConfig(name="f", input_shape=(18,), writable_hidden=5, meta_hidden=7)).double()
+    flat.load_state_dict(image.state_dict())
+    x = torch.rand(2, 4, 2, 3, 3, dtype=torch.float64)
+    theta = image.theta_bar.detach().expand(2, -1) + 0.1 * torch.randn(2, image.writable_numel, dtype=torch.float64)
+    e, grad = image.energy_and_grad(x, theta, create_graph=False)
+    e_flat, grad_flat = flat.energy_and_grad(x.flatten(2), theta, create_graph=False)
+    torch.testing.assert_close(e, e_flat)
+    torch.testing.assert_close(grad, grad_flat.view_as(x))
+    leaf = x.clone().requires_grad_()
+    (auto,) = torch.autograd.grad(image.energy(leaf, theta).sum(), leaf)
+    torch.testing.assert_close(grad, auto)
+
+
+@pytest.mark.parametrize("preset", ["digits", "patches16"])
+def test_standard_distortion_occludes_a_half_side_block(preset: str) -> None:
+    config = PRESETS[preset]()
+    channels, side, _ = config.input_shape
+    X = torch.rand(3, 5, *config.input_shape)
+    Q, known = standard_distortion(config, X, torch.Generator().manual_seed(0))
+    hidden = ~known
+    block = side // 2
+    assert hidden.flatten(2).sum(-1).eq(channels * block * block).all()
+    for mask in hidden.view(-1, channels, side, side):
+        rows, cols = mask[0].any(1).nonzero().flatten(), mask[0].any(0).nonzero().flatten()
+        assert len(rows) == len(cols) == block and rows.diff().eq(1).all() and cols.diff().eq(1).all()
+        assert (mask == mask[:1]).all()  # the same block in every channel
+    assert (Q[hidden] == 0.5).all() and torch.equal(Q[known], X[known])
+
+
+def test_meta_training_on_image_sets(tmp_path: Path, tiny_conv_config: ModelConfig) -> None:
+    images = load_images("digits", "train")
+    settings = TrainSettings(steps=2, batch=4, max_patterns=6, warmup_steps=1, eval_memories=4, dataset="digits")
+    config = tiny_conv_config.replace(energy="fc")
+    trainer = MetaTrainer(
+        config,
+        settings,
+        tmp_path,
+        task_sampler(image_source(images), settings),
+        eval_source=image_source(load_images("digits", "test")),
+    )
+    X, mask = trainer.sampler(4, torch.Generator().manual_seed(0))
+    assert X.shape[0] == 4 and X.shape[2:] == (1, 8, 8) and mask.all()
+    results = trainer.run(progress=False)
+    assert set(results) == {6} and 0.0 < results[6] < 0.25  # MSE per pixel of [0, 1] images
+    saved = read_config(tmp_path)
+    assert saved.training["settings"]["dataset"] == "digits"
+    assert saved.training["data_hash"] != data_hash(
+        config, settings.__class__(**{**vars(settings), "dataset": "random"})
+    )
+
+
+def test_bench_reports_every_method(tiny_conv_config: ModelConfig) -> None:
+    fc = tiny_conv_config.replace(energy="fc")  # budget 4·64 + 4: four images' worth
+    engines = [Engine(EnergyMemory(fc), "x"), Engine(EnergyMemory(tiny_conv_config), "y")]
+    images = torch.rand(40, 1, 8, 8)
+    result, examples = bench_images(engines, images, images, counts=(1, 4), memories=3)
+    assert len(result["methods"]) == 6 and result["budget_floats"] == engines[0].info.writable_floats
+    projection = result["methods"]["projection Hopfield"]["mse"]
+    assert projection["1"] < 1e-6  # a budget of ≥ 1 image holds a single image exactly
+    assert result["methods"]["query unchanged"]["mse"]["4"] > 0.05
+    assert list(examples)[:2] == ["original", "query"] and examples["query"].shape == (4, 1, 8, 8)
+
+
+@pytest.mark.skipif(not IMAGE_CHECKPOINTS, reason="no image checkpoint shipped")
+@pytest.mark.parametrize("path", IMAGE_CHECKPOINTS, ids=lambda p: p.name)
+def test_shipped_image_checkpoint_beats_returning_the_query(path: Path) -> None:
+    engine = Engine.from_checkpoint(path, "cpu")
+    config = engine.config
+    assert config.name == path.name and config.training["command"].startswith("ebmm train")
+    dataset = config.training["settings"]["dataset"]
+    generator = torch.Generator().manual_seed(0)
+    X = image_source(load_images(dataset, "test"))(8, 32, generator)
+    Q, known = standard_distortion(config, X, generator)
+    answer = engine.read(engine.write(X), Q, known).patterns
+    ebmm, unchanged = occluded_mse(answer, X, known).mean(), occluded_mse(Q, X, known).mean()
+    assert ebmm < 0.6 * unchanged, f"{path.name}: {ebmm:.4f} vs query unchanged {unchanged:.4f}"
+    errors = engine.self_check(engine.write(X), X, generator=generator)  # the service's write-time check
+    unchanged_per_pixel = float(unchanged) * (config.distortion_size / config.input_shape[-1]) ** 2  # block: 1/4
+    assert errors.shape == (8,) and float(errors.mean()) < 0.75 * unchanged_per_pixel

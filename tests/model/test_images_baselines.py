@@ -1,0 +1,44 @@
+"""The classical image memories of the benchmark: what each can and cannot recall within its budget."""
+
+from __future__ import annotations
+
+import torch
+
+from model.bench.image_baselines import ModernHopfield, ProjectionHopfield
+from model.bench.images import occluded_mse
+from model.distortions import occlude
+
+
+def _sets(batch: int, count: int) -> torch.Tensor:
+    return torch.rand(batch, count, 1, 8, 8, dtype=torch.float64)
+
+
+def test_projection_recalls_exactly_while_the_set_fits_its_rank() -> None:
+    X = _sets(3, 10)
+    Q, known = occlude(X, 4, fill=0.5, generator=torch.Generator().manual_seed(0))
+    memory = ProjectionHopfield(budget=10 * 64)  # rank 10: the whole span of the set
+    X_hat = memory.read(memory.write(X), Q, known)
+    assert occluded_mse(X_hat, X, known).max() < 1e-6
+    assert torch.equal(X_hat[known], X[known])
+
+
+def test_projection_over_budget_only_approximates() -> None:
+    X = _sets(3, 20)
+    Q, known = occlude(X, 4, fill=0.5, generator=torch.Generator().manual_seed(0))
+    small = ProjectionHopfield(budget=5 * 64)
+    assert small.write(X).shape == (3, 64, 5)
+    error = occluded_mse(small.read(small.write(X), Q, known), X, known).mean()
+    assert 1e-3 < error < occluded_mse(Q, X, known).mean()
+
+
+def test_modern_hopfield_keeps_only_what_its_budget_holds() -> None:
+    X = _sets(2, 6)
+    Q, known = occlude(X, 4, fill=0.5, generator=torch.Generator().manual_seed(1))
+    sharp = ModernHopfield(budget=3 * 64, beta=1e6)
+    stored = sharp.write(X)
+    assert stored.shape == (2, 3, 64)
+    errors = occluded_mse(sharp.read(stored, Q, known), X, known)  # [2, 6]
+    assert errors[:, :3].max() < 1e-12  # kept images come back exactly
+    assert errors[:, 3:].min() > 1e-4  # the others cannot
+    everything = ModernHopfield(budget=None, beta=1e6)
+    assert occluded_mse(everything.read(everything.write(X), Q, known), X, known).max() < 1e-12
