@@ -122,8 +122,7 @@ def _image_config(name: str, input_shape: tuple[int, int, int], **changes: Any) 
 def digits_config(**changes: Any) -> ModelConfig:
     """8×8 digits, FC energy on the 64 pixels: writable W: 16×64 + b: 16 = 1040 floats, the size of 16 images,
     so a memory of 64 images is compressed 4×."""
-    defaults = dict(writable_hidden=16, count_scaled_write_lr=True, init_write_lr=1.0 / 16)
-    return _image_config("digits", (1, 8, 8), **{**defaults, **changes})
+    return _image_config("digits", (1, 8, 8), **{"writable_hidden": 16, **changes})
 
 
 def digits_conv_config(**changes: Any) -> ModelConfig:
