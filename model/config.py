@@ -138,6 +138,22 @@ def patches16_config(**changes: Any) -> ModelConfig:
     return _image_config("patches16", (3, 16, 16), **{"writable_hidden": 16, **changes})
 
 
+def tiny_conv_config(**changes: Any) -> ModelConfig:
+    """A tiny conv image model for tests: 8×8 one-channel images, 4 writable 3×3 filters (40 floats)."""
+    defaults: dict[str, Any] = dict(
+        name="tiny-conv",
+        energy="conv",
+        input_shape=(1, 8, 8),
+        writable_hidden=4,
+        meta_hidden=16,
+        domain="continuous",
+        value_range=(0.0, 1.0),
+        max_patterns=8,
+        distortion_size=4,
+    )
+    return ModelConfig(**{**defaults, **changes})
+
+
 PRESETS = {
     "binary128": binary128_config,
     "tiny": tiny_binary_config,

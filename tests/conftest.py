@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from model import config as config_presets
 from model.config import ModelConfig, tiny_binary_config
 from model.memory import EnergyMemory
 
@@ -26,17 +27,7 @@ def tiny_memory(tiny_config: ModelConfig) -> EnergyMemory:
 
 @pytest.fixture
 def tiny_conv_config() -> ModelConfig:
-    return ModelConfig(
-        name="tiny-conv",
-        energy="conv",
-        input_shape=(1, 8, 8),
-        writable_hidden=4,
-        meta_hidden=16,
-        domain="continuous",
-        value_range=(0.0, 1.0),
-        max_patterns=8,
-        distortion_size=4,
-    )
+    return config_presets.tiny_conv_config()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import torch
 import uvicorn
 
 from model.checkpoint import save_checkpoint
-from model.config import ModelConfig, tiny_binary_config
+from model.config import tiny_binary_config, tiny_conv_config
 from model.engine import Engine
 from model.memory import EnergyMemory
 from service.auth import key_digest
@@ -47,25 +47,11 @@ def memory_key(memory_id: str, tenant: str = TENANT) -> str:
     return TenantKeys(tenant).memory(memory_id)
 
 
-def tiny_conv_config() -> ModelConfig:
-    return ModelConfig(
-        name=CONV,
-        energy="conv",
-        input_shape=(1, 8, 8),
-        writable_hidden=4,
-        meta_hidden=16,
-        domain="continuous",
-        value_range=(0.0, 1.0),
-        max_patterns=8,
-        distortion_size=4,
-    )
-
-
 def make_checkpoints(root: Path, seed: int = 0) -> Path:
     """A binary model storing up to 48 patterns of 32 bits, and a small conv image model (8×8, one channel)."""
     torch.manual_seed(seed)
     save_checkpoint(EnergyMemory(tiny_binary_config(max_patterns=48, distortion_size=8)), root / BINARY)
-    save_checkpoint(EnergyMemory(tiny_conv_config()), root / CONV)
+    save_checkpoint(EnergyMemory(tiny_conv_config(name=CONV)), root / CONV)
     return root
 
 
