@@ -1,4 +1,8 @@
-"""`Annotated` dependencies: what routes take from app.state (built in the lifespan, never at import)."""
+"""`Annotated` dependencies: what routes take from app.state (built in the lifespan, never at import).
+
+They are `async def` although they never await: FastAPI runs a plain `def` dependency in its thread pool,
+a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +18,19 @@ from service.registry import ModelRegistry
 from service.store import MemoryStore
 
 
-def _memories(request: Request) -> MemoryService:
+async def _memories(request: Request) -> MemoryService:
     return request.app.state.memories
 
 
-def _registry(request: Request) -> ModelRegistry:
+async def _registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
-def _store(request: Request) -> MemoryStore:
+async def _store(request: Request) -> MemoryStore:
     return request.app.state.store
 
 
-def _metrics(request: Request) -> Metrics:
+async def _metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
@@ -34,7 +38,7 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="The API key (instead of Bearer).")
 
 
-def caller_tenant(
+async def caller_tenant(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     api_key: Annotated[str | None, Security(_api_key)],
