@@ -19,6 +19,7 @@ from torch import Tensor
 from model.checkpoint import checkpoint_hash, load_checkpoint
 from model.config import ModelConfig
 from model.energy import FCEnergy
+from model.graphs import GraphedReader
 from model.memory import EnergyMemory
 from model.tasks import decode, masked_mean, recall_error, standard_distortion
 
@@ -63,7 +64,11 @@ class ReadResult:
 class Engine:
     """Batched write / read / self-check for one trained EnergyMemory on one device."""
 
-    def __init__(self, memory: EnergyMemory, weights_hash: str, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, memory: EnergyMemory, weights_hash: str, device: str | torch.device = "cpu", mode: str = "eager"
+    ) -> None:
+        """mode: "eager", "graph" (CUDA-graph replay of reads, bucket-padded; CUDA and the FC energy only) or
+        "auto" (graph where possible, else eager)."""
         self.device = resolve_device(device)
         self.memory = memory.to(self.device).eval().requires_grad_(False)
         self.config: ModelConfig = memory.config
@@ -83,10 +88,17 @@ class Engine:
         )
         # The FC energy's hand-written ∇ₓE needs no autograd, so its reads can run in inference mode.
         self._reads_without_autograd = isinstance(self.memory.energy, FCEnergy)
+        graph_possible = self._reads_without_autograd and self.device.type == "cuda"
+        if mode not in ("eager", "graph", "auto"):
+            raise ValueError(f"engine mode must be eager, graph or auto, not {mode!r}")
+        if mode == "graph" and not graph_possible:
+            raise ValueError("graph mode needs a CUDA device and an energy with a hand-written ∇ₓE (fc)")
+        self.mode = "graph" if mode == "graph" or (mode == "auto" and graph_possible) else "eager"
+        self._graphed = GraphedReader(self.memory, self.device) if self.mode == "graph" else None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto") -> Engine:
-        return cls(load_checkpoint(path), checkpoint_hash(path), device)
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto", mode: str = "eager") -> Engine:
+        return cls(load_checkpoint(path), checkpoint_hash(path), device, mode)
 
     def write(self, X: Tensor, pattern_mask: Tensor | None = None) -> Tensor:
         """X: [B, N, *S], pattern_mask: [B, N] bool or None -> θ: [B, P]."""
@@ -102,8 +114,11 @@ class Engine:
         Q = Q.to(self.device, torch.float32)
         if known is not None:
             known = known.to(self.device, torch.bool)
-        with torch.inference_mode(self._reads_without_autograd), torch.no_grad():
-            states, energies = self.memory.read(theta, Q, known)
+        if self._graphed is not None:
+            states, energies = self._graphed.read(theta, Q, known)
+        else:
+            with torch.inference_mode(self._reads_without_autograd), torch.no_grad():
+                states, energies = self.memory.read(theta, Q, known)
         return ReadResult(decode(self.config, states), states, energies)
 
     def self_check(

@@ -41,7 +41,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.api_keys = ApiKeys.from_settings(settings)  # first: a server without keys must not start
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
-    registry = await asyncio.to_thread(ModelRegistry.load, settings.checkpoint_dir, settings.device)
+    registry = await asyncio.to_thread(
+        ModelRegistry.load, settings.checkpoint_dir, settings.device, settings.engine_mode
+    )
     embedded, url = None, settings.redis_url
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)

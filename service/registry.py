@@ -21,16 +21,16 @@ class ModelRegistry:
         self.engines = engines
 
     @classmethod
-    def load(cls, checkpoint_dir: Path, device: str) -> ModelRegistry:
+    def load(cls, checkpoint_dir: Path, device: str, mode: str = "auto") -> ModelRegistry:
         """Load each `checkpoint_dir/*/config.json` directory; two checkpoints with one name is an error."""
         engines: dict[str, Engine] = {}
         for directory in sorted(p.parent for p in Path(checkpoint_dir).glob(f"*/{CONFIG_FILE}")):
-            engine = Engine.from_checkpoint(directory, device)
+            engine = Engine.from_checkpoint(directory, device, mode)
             name = engine.info.name
             if name in engines:
                 raise ValueError(f"two checkpoints under {checkpoint_dir} are named {name!r}")
             engines[name] = engine
-            log.info("loaded model %s from %s on %s", name, directory, engine.device)
+            log.info("loaded model %s from %s on %s (%s)", name, directory, engine.device, engine.mode)
         return cls(engines)
 
     def get(self, name: str, field: str | None = "model") -> Engine:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from model.energy import FCEnergy
 from model.engine import Engine
 from model.tasks import random_binary_patterns, standard_distortion
 
@@ -27,6 +28,20 @@ def _rate(run: Callable[[], object], items: int, device: torch.device, min_secon
         elapsed += time.perf_counter() - start
         repeats += 1
     return items * repeats / elapsed
+
+
+def read_flops(engine: Engine) -> int | None:
+    """Counted multiply-adds ×2 of one single-query read of the FC energy (None for other energies).
+
+    Per step: W·x and A·h forward, then dE/dz·A and dE/du·W backward (2·(2HD + 2GH)); the final energy adds
+    one forward (2HD + 2GH). Element-wise work is not counted.
+    """
+    energy = engine.memory.energy
+    if not isinstance(energy, FCEnergy):
+        return None
+    hidden, dim, meta = energy.hidden, energy.dim, energy.A.shape[0]
+    forward = 2 * hidden * dim + 2 * meta * hidden
+    return engine.config.read_steps * 2 * forward + forward
 
 
 def bench_engine(
@@ -60,10 +75,14 @@ def bench_engine(
             }
         )
     base = rows[0]["reads_per_s"]
+    flops = read_flops(engine)
     for row in rows:
         row["read_speedup_vs_batch1"] = row["reads_per_s"] / base
+        row["read_gflop_per_s"] = None if flops is None else row["reads_per_s"] * flops / 1e9
     return {
         "model": engine.info.name,
+        "mode": engine.mode,
+        "read_flops_per_query": flops,
         "device": torch.cuda.get_device_name(engine.device) if engine.device.type == "cuda" else "cpu",
         "torch_threads": torch.get_num_threads(),
         "patterns_per_write": patterns,

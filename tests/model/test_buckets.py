@@ -1,0 +1,49 @@
+"""Fixed-shape buckets: selection, chunking, and padded execution equal to unpadded execution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.buckets import MEMORY_BUCKETS, QUERY_BUCKETS, bucket_for, chunks, pad_to
+from model.engine import Engine
+from model.memory import EnergyMemory
+from model.tasks import random_binary_patterns
+
+
+def test_bucket_selection() -> None:
+    assert [bucket_for(n, MEMORY_BUCKETS) for n in (1, 2, 8, 9, 33, 512)] == [1, 8, 8, 32, 128, 512]
+    assert bucket_for(3, QUERY_BUCKETS) == 4
+    with pytest.raises(ValueError, match="exceeds the largest bucket"):
+        bucket_for(513, MEMORY_BUCKETS)
+
+
+def test_chunks_cover_every_row_once() -> None:
+    assert [(s.start, s.stop) for s in chunks(1100, 512)] == [(0, 512), (512, 1024), (1024, 1100)]
+
+
+def test_pad_to_keeps_values_and_adds_zero_rows() -> None:
+    x = torch.randn(3, 2, 5)
+    padded = pad_to(x, (8, 4))
+    assert padded.shape == (8, 4, 5) and torch.equal(padded[:3, :2], x) and padded[3:].eq(0).all()
+    assert pad_to(x, (3, 2)) is x
+
+
+def test_padded_read_equals_unpadded(tiny_memory: EnergyMemory) -> None:
+    X = random_binary_patterns(3, 5, tiny_memory.config.input_dim).double()
+    theta = tiny_memory.write(X)
+    Q = X[:, :3] * (torch.rand(3, 3, X.shape[-1]) > 0.3)
+    known = Q != 0
+    states, energies = tiny_memory.read(theta, Q, known)
+    size = (bucket_for(3, MEMORY_BUCKETS), bucket_for(3, QUERY_BUCKETS))
+    padded_states, padded_energies = tiny_memory.read(pad_to(theta, size[:1]), pad_to(Q, size), pad_to(known, size))
+    torch.testing.assert_close(padded_states[:3, :3], states)
+    torch.testing.assert_close(padded_energies[:3, :3], energies)
+
+
+def test_graph_mode_needs_cuda(tiny_memory: EnergyMemory) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: tests/model/test_cuda.py covers graph mode")
+    with pytest.raises(ValueError, match="graph mode needs a CUDA device"):
+        Engine(tiny_memory.float(), "x", "cpu", mode="graph")
+    assert Engine(tiny_memory.float(), "x", "cpu", mode="auto").mode == "eager"
