@@ -19,8 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -76,15 +76,16 @@ def _server(extra_env: dict[str, str]) -> Iterator[tuple[str, str]]:
 
 
 async def _cell(
-    make_client: Callable[[], httpx.AsyncClient],
+    clients: list[httpx.AsyncClient],
     requests: list[tuple[str, bytes | None]],
     concurrency: int,
     seconds: float,
 ):
     """Run `concurrency` workers cycling through pre-encoded requests for `seconds`: throughput and latency.
 
-    Each worker has its own client and keep-alive connection: one httpx pool shared by 64 workers spends
-    more CPU than the server does (measured: 68 vs 314 /healthz req/s at 64 workers on 2 cores).
+    Each worker has its own client and keep-alive connection, made before the clock starts: one httpx pool
+    shared by 64 workers spends more CPU than the server does (measured: 68 vs 314 /healthz req/s at 64
+    workers on 2 cores), and making 64 clients (an SSL context each) inside the cell stalls it for seconds.
     """
     latencies: list[float] = []
     errors = 0
@@ -93,23 +94,23 @@ async def _cell(
     async def worker(offset: int) -> None:
         nonlocal errors
         i = offset
-        async with make_client() as http:
-            while time.monotonic() < stop_at and len(latencies) + errors < MAX_REQUESTS_PER_CELL:
-                path, body = requests[i % len(requests)]
-                i += concurrency
-                start = time.perf_counter()
-                try:
-                    if body is None:
-                        response = await http.get(path)
-                    else:
-                        response = await http.post(path, content=body, headers=JSON)
-                    ok = response.is_success
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - start)
+        http = clients[offset]
+        while time.monotonic() < stop_at and len(latencies) + errors < MAX_REQUESTS_PER_CELL:
+            path, body = requests[i % len(requests)]
+            i += concurrency
+            start = time.perf_counter()
+            try:
+                if body is None:
+                    response = await http.get(path)
                 else:
-                    errors += 1
+                    response = await http.post(path, content=body, headers=JSON)
+                ok = response.is_success
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - start)
+            else:
+                errors += 1
 
     start = time.monotonic()
     await asyncio.gather(*(worker(k) for k in range(concurrency)))
@@ -136,7 +137,9 @@ async def bench_server(
     def make_client() -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=headers)
 
-    async with make_client() as http:
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(make_client())
+        workers = [await stack.enter_async_context(make_client()) for _ in range(max(levels))]
         client = AsyncEBMMClient(url, http=http)
         served = await client.models()
         binary = [m for m in served if m.domain == "binary"]
@@ -165,7 +168,7 @@ async def bench_server(
         rows = []
         for concurrency in levels:
             for op, requests in (("healthz", [("/healthz", None)]), ("write", writes), ("retrieve", reads)):
-                cell = await _cell(make_client, requests, concurrency, seconds)
+                cell = await _cell(workers, requests, concurrency, seconds)
                 rows.append({"op": op, "concurrency": concurrency, **cell})
     return {"url": url, "model": info.name, "patterns_per_write": count, "rows": rows}
 
