@@ -25,6 +25,9 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("EBMM_REDIS_URL", "REDIS_URL", "redis_url"),
         description="redis://, rediss:// or unix:// URL of an external Redis; unset = embedded redis-server.",
     )
+    redis_cluster: bool = Field(
+        False, description="REDIS_URL names a node of a Redis Cluster: discover its slots and follow redirects."
+    )
     redis_timeout_s: float = Field(2.0, gt=0, description="Socket timeout of every Redis call.")
     max_batch: int = Field(64, ge=1, description="Items per engine call; 1 turns batching off.")
     max_delay_ms: float = Field(2.0, ge=0, description="How long a batch waits for more items after its first.")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import orjson
 import redis.asyncio as redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
@@ -154,9 +155,12 @@ def corrupt(message: str) -> ApiError:
 class MemoryStore:
     """Async access to memories in one Redis (shared by every replica of the service)."""
 
-    def __init__(self, url: str, timeout_s: float, quota: Quota, metrics: Metrics) -> None:
+    def __init__(self, url: str, timeout_s: float, quota: Quota, metrics: Metrics, cluster: bool = False) -> None:
+        """`cluster`: `url` is a Redis Cluster node. Each operation's keys share the tenant's hash tag
+        (`ebmm:{tenant}:…`), so every script runs on one slot and the same code serves both kinds of Redis."""
         self.url, self.quota, self.metrics = url, quota, metrics
-        self.redis = redis.Redis.from_url(
+        client = RedisCluster if cluster else redis.Redis
+        self.redis = client.from_url(
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,

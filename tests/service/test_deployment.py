@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,9 @@ from service.client import EBMMClient, EBMMError
 from service.embedded_redis import EmbeddedRedis
 from service.main import openapi_json
 
-from .conftest import KEYS, TENANT, api_keys, memory_key
+from .conftest import KEYS, TENANT, api_keys, free_port, memory_key
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 90) -> None:
