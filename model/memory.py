@@ -63,11 +63,11 @@ class EnergyMemory(nn.Module):
             pattern_mask = torch.ones(batch, count, dtype=torch.bool, device=X.device)
         mask = pattern_mask.to(X.dtype)
         X = X * mask.view(batch, count, *([1] * (X.dim() - 2)))  # padding never carries values in
-        weights = mask / mask.sum(1, keepdim=True).clamp_min(1.0)  # [B, N]: the mean over real patterns
+        counts = mask.sum(1, keepdim=True).clamp_min(1.0)  # [B, 1]: N of each memory
+        weights = mask / counts  # [B, N]: the mean over real patterns
         alpha, beta = self.log_alpha.exp(), self.log_beta.exp()
         write_lr = self.log_write_lr.exp().unsqueeze(1)  # [T, 1, P] or [T, 1, 1]
         if self.config.count_scaled_write_lr:
-            counts = mask.sum(1, keepdim=True).clamp_min(1.0)  # [B, 1]
             write_lr = write_lr * counts.pow(self.write_lr_count_exponent)  # [T, B, P]: η_t · N^κ
         theta_bar = self.energy.theta_bar
         if not create_graph:
