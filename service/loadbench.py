@@ -38,7 +38,8 @@ MEMORIES = 64
 JSON = {"content-type": "application/json"}
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (the OS picks it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -47,7 +48,7 @@ def _free_port() -> int:
 @contextmanager
 def _server(extra_env: dict[str, str]) -> Iterator[tuple[str, str]]:
     """`ebmm serve` in a subprocess on a free loopback port with its own embedded Redis; yields its URL and key."""
-    port = _free_port()
+    port = free_port()
     api_key = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="ebmm-load-") as data_dir:
         env = {**os.environ, "EBMM_DATA_DIR": data_dir, "EBMM_API_KEYS": f"{key_digest(api_key)}:bench", **extra_env}

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ import httpx
 import promql_parser
 import pytest
 import yaml
+
+from service.loadbench import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -105,12 +106,6 @@ def promtool() -> str:
 class RunningApp:
     url: str
     model: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def openapi_path(openapi: dict, method: str, schema_name: str) -> str:

@@ -17,6 +17,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.loadbench import free_port
+
 from .conftest import (
     PROMETHEUS_DIR,
     Query,
@@ -24,7 +26,6 @@ from .conftest import (
     alert_queries,
     dashboard_queries,
     exercise,
-    free_port,
     selectors,
 )
 

@@ -37,12 +37,6 @@ KEYS = {"alice": secrets.token_urlsafe(32), "bob": secrets.token_urlsafe(32)}  #
 TENANT = "alice"  # the tenant of `server.client()`
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def api_keys(keys: dict[str, str]) -> str:
     """The EBMM_API_KEYS value for tenant -> key: `sha256hex:tenant` entries."""
     return ",".join(f"{key_digest(key)}:{tenant}" for tenant, key in keys.items())

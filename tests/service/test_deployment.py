@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 from ebmm.cli import app as cli
 from service.client import EBMMClient, EBMMError
 from service.embedded_redis import EmbeddedRedis
+from service.loadbench import free_port
 from service.main import openapi_json
 
-from .conftest import KEYS, TENANT, api_keys, free_port, memory_key
+from .conftest import KEYS, TENANT, api_keys, memory_key
 
 ROOT = Path(__file__).resolve().parents[2]
 

