@@ -58,6 +58,10 @@ def train(
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     minutes: Annotated[float | None, typer.Option(help="Stop this call after so many minutes.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/train_state.pt.")] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(help="Start from this checkpoint's weights (new optimizer); --write/read-steps may change T, K."),
+    ] = None,
 ) -> None:
     """Meta-train a model; resumable with --resume."""
     from model.config import PRESETS
@@ -72,7 +76,17 @@ def train(
     overrides = {
         k: v for k, v in {"meta_hidden": meta_hidden, "write_steps": write_steps, "read_steps": read_steps}.items() if v
     }
-    config = PRESETS[preset](**overrides)
+    initial = None
+    if init_from is not None:
+        from model.checkpoint import load_checkpoint
+
+        if meta_hidden:
+            raise typer.BadParameter("--meta-hidden cannot change the architecture of an --init-from checkpoint")
+        initial = load_checkpoint(init_from, **overrides)
+        config = initial.config.replace(training={})
+        initial.config = config
+    else:
+        config = PRESETS[preset](**overrides)
     settings = TrainSettings(
         steps=steps,
         batch=batch,
@@ -82,7 +96,7 @@ def train(
         lr_schedule=lr_schedule,
         eval_every=eval_every,
         seed=seed,
-        dataset=dataset or PRESET_DATASETS.get(preset, "random"),
+        dataset=dataset or PRESET_DATASETS.get(config.name, "random"),
     )
     sampler = eval_source = None
     if settings.dataset != "random":
@@ -93,7 +107,15 @@ def train(
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` saves a resumable checkpoint first
     command = "ebmm " + shlex.join(sys.argv[1:])
     trainer = MetaTrainer(
-        config, settings, out, sampler, resolve_device(device), command, resume=resume, eval_source=eval_source
+        config,
+        settings,
+        out,
+        sampler,
+        resolve_device(device),
+        command,
+        resume=resume,
+        eval_source=eval_source,
+        initial=initial,
     )
     results = trainer.run(max_minutes=minutes)
     console.print(f"step {trainer.step}: " + " ".join(f"N={k}: {v:{trainer.error_format}}" for k, v in results.items()))

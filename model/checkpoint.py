@@ -53,14 +53,44 @@ def checkpoint_hash(directory: str | Path) -> str:
     return hashlib.sha256((Path(directory) / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
 
 
-def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu") -> EnergyMemory:
-    """Rebuild the EnergyMemory from its config and load every tensor, checking names and shapes."""
+# The per-step rates of the unrolled loops: [T, …] for writing, [K] for reading.
+STEP_PARAMETERS = {"log_write_lr": "write_steps", "log_read_lr": "read_steps"}
+
+
+def resize_steps(tensors: dict[str, torch.Tensor], config: ModelConfig) -> dict[str, torch.Tensor]:
+    """Fit the per-step rates to `config`'s T and K: extra steps repeat the last learned rate, fewer drop the tail.
+
+    This is how a trained model starts a run (or serves) with longer unrolled loops than it was trained with.
+    """
+    resized = dict(tensors)
+    for name, field_name in STEP_PARAMETERS.items():
+        rates, steps = tensors[name], getattr(config, field_name)
+        extra = rates[-1:].expand(max(0, steps - len(rates)), *rates.shape[1:])
+        resized[name] = torch.cat([rates, extra])[:steps].contiguous()
+    return resized
+
+
+def load_checkpoint(
+    directory: str | Path, device: str | torch.device = "cpu", **loop_steps: int
+) -> EnergyMemory:
+    """Rebuild the EnergyMemory from its config and load every tensor, checking names and shapes.
+
+    `loop_steps` (`write_steps=`, `read_steps=`) override the saved T and K; see `resize_steps`.
+    """
+    unknown = set(loop_steps) - set(STEP_PARAMETERS.values())
+    if unknown:
+        raise ValueError(f"only {sorted(STEP_PARAMETERS.values())} can be changed at load time, not {sorted(unknown)}")
     config = read_config(directory)
     weights = Path(directory) / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"checkpoint {directory}: missing {WEIGHTS_FILE}")
-    memory = EnergyMemory(config)
     tensors = load_file(str(weights))
+    if loop_steps:
+        config = config.replace(**loop_steps)
+        if not set(STEP_PARAMETERS) <= set(tensors):
+            raise CheckpointError(f"checkpoint {directory}: missing per-step rates {sorted(STEP_PARAMETERS)}")
+        tensors = resize_steps(tensors, config)
+    memory = EnergyMemory(config)
     expected = memory.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

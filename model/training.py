@@ -158,8 +158,13 @@ class MetaTrainer:
         command: str = "",
         resume: bool = False,
         eval_source: PatternSource | None = None,
+        initial: EnergyMemory | None = None,
     ) -> None:
-        """`sampler` draws training tasks and `eval_source` the evaluation patterns (default: random ±1 ones)."""
+        """`sampler` draws training tasks and `eval_source` the evaluation patterns (default: random ±1 ones).
+
+        A new run starts from `initial` (e.g. a trained checkpoint, fine-tuned with a changed recipe) when
+        given, else from a fresh `EnergyMemory(config)`; a resumed run always continues its own checkpoint.
+        """
         self.settings, self.out_dir, self.device, self.command = settings, Path(out_dir), torch.device(device), command
         self.step = 0
         self.generator = torch.Generator().manual_seed(settings.seed)
@@ -172,7 +177,7 @@ class MetaTrainer:
             self.generator.set_state(state["generator"])
             self.elapsed = state["elapsed"]
         else:
-            self.memory = EnergyMemory(config).to(self.device)
+            self.memory = (initial or EnergyMemory(config)).to(self.device).train()
             self.elapsed = 0.0
         self.optimizer = torch.optim.Adam(self.memory.parameters(), lr=settings.lr)
         if resume and state_path.is_file():

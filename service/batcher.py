@@ -1,10 +1,12 @@
 """Dynamic batching: callers submit one item and await its future; one worker thread runs the engine.
 
 Each (model, op) has a bounded queue and an asyncio task that closes a batch when it holds `max_batch`
-items or `max_delay_ms` after its first item arrived (never empty), then runs the batch function on the
-single engine thread, so the event loop never blocks and engine calls never overlap. The batch function
-returns one result or exception per item; each item's future gets its own. A full queue refuses at once
-(429 with Retry-After); an item that waited past its deadline gets a 503. `max_batch = 1` turns batching off.
+items or `max_delay_ms` after its first item arrived (never empty), takes what the queue holds (up to
+`max_batch`), names the fixed-shape bucket that batch pads to (`ebmm_engine_batches_total{bucket}`), then
+runs the batch function on the single engine thread, so the event loop never blocks and engine calls
+never overlap. The batch function returns one result or exception per item; each item's future gets its
+own. A full queue refuses at once (429 with Retry-After); an item that waited past its deadline gets a 503.
+`max_batch = 1` turns batching off.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from model.buckets import MEMORY_BUCKETS, bucket_for
 from service.errors import ApiError
 from service.metrics import Metrics
 
@@ -116,6 +119,7 @@ class BatchQueue:
             for item in batch:
                 self.metrics.queue_wait.labels(self.model, self.op).observe(start - item.enqueued)
             self.metrics.batch_size.labels(self.model, self.op).observe(len(batch))
+            self.metrics.batches.labels(self.model, self.op, str(batch_bucket(len(batch)))).inc()
             results = await loop.run_in_executor(self.executor, self._run_each, [i.payload for i in batch])
             elapsed = time.monotonic() - start
             self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * elapsed
@@ -148,6 +152,11 @@ class BatchQueue:
         self._closing = True
         self._arrived.set()
         await self._task
+
+
+def batch_bucket(size: int) -> int:
+    """The fixed-shape bucket a batch of `size` items pads to; larger batches run in chunks of the largest."""
+    return bucket_for(min(size, MEMORY_BUCKETS[-1]), MEMORY_BUCKETS)
 
 
 class Batcher:

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from model.buckets import MEMORY_BUCKETS
+
 OPS = ("write", "read")
 REDIS_OPS = ("put", "get", "delete", "claim", "ping")
 ERROR_TYPES = (
@@ -66,6 +68,12 @@ class Metrics:
         self.batch_size = Histogram(
             "ebmm_batch_size", "Items per engine call.", queue, buckets=BATCH_BUCKETS, registry=r
         )
+        self.batches = Counter(
+            "ebmm_engine_batches_total",
+            "Engine calls by fixed-shape bucket: the padded batch size a captured graph runs for them.",
+            (*queue, "bucket"),
+            registry=r,
+        )
         self.queue_depth = Gauge("ebmm_queue_depth", "Items waiting for the engine.", queue, registry=r)
         self.rejected = Counter(
             "ebmm_rejected_total", "Requests refused by the batcher.", (*queue, "reason"), registry=r
@@ -109,6 +117,8 @@ class Metrics:
             for op in OPS:
                 for family in (self.queue_wait, self.engine_seconds, self.batch_size, self.queue_depth):
                     family.labels(model, op)
+                for bucket in MEMORY_BUCKETS:
+                    self.batches.labels(model, op, str(bucket))
                 for reason in ("queue_full", "deadline"):
                     self.rejected.labels(model, op, reason)
             for family in (

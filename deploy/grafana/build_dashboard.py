@@ -178,6 +178,18 @@ def panels() -> list[dict]:
             "Mean items per engine call: how well the batcher fills batches under the current load.",
         ),
         timeseries(
+            "Engine calls by batch bucket",
+            [
+                target(
+                    f"sum by (op, bucket) (rate(ebmm_engine_batches_total{{{MODEL}}}[{RATE}]))",
+                    "{{op}} bucket {{bucket}}",
+                    "A",
+                )
+            ],
+            "ops",
+            "Engine calls per second by the fixed-shape bucket (1, 8, 32, 128, 512) each batch pads to.",
+        ),
+        timeseries(
             "Queue wait vs engine time (p50, p95)",
             [
                 *quantile_targets("ebmm_queue_wait_seconds", "op", MODEL, (0.5, 0.95), "queue wait ", "QUEUE"),

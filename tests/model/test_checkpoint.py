@@ -58,3 +58,24 @@ def test_missing_files_and_bad_config(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"name": "x", "colour": "red"}')
     with pytest.raises(CheckpointError, match="unknown model config fields"):
         load_checkpoint(tmp_path)
+
+
+def test_loading_with_more_or_fewer_steps_resizes_the_per_step_rates(
+    tmp_path: Path, tiny_config: ModelConfig
+) -> None:
+    memory = EnergyMemory(tiny_config)
+    with torch.no_grad():
+        memory.log_read_lr.copy_(torch.arange(tiny_config.read_steps, dtype=torch.float32))
+        memory.log_write_lr.copy_(torch.randn_like(memory.log_write_lr))
+    save_checkpoint(memory, tmp_path)
+    K, T = tiny_config.read_steps, tiny_config.write_steps
+    longer = load_checkpoint(tmp_path, read_steps=K + 3, write_steps=T + 2)
+    assert (longer.config.read_steps, longer.config.write_steps) == (K + 3, T + 2)
+    assert torch.equal(longer.log_read_lr[:K], memory.log_read_lr.detach())
+    assert torch.equal(longer.log_read_lr[K:], torch.full((3,), float(K - 1)))  # the last rate, repeated
+    assert torch.equal(longer.log_write_lr[T:], memory.log_write_lr.detach()[-1:].expand(2, -1))
+    shorter = load_checkpoint(tmp_path, read_steps=2)
+    assert torch.equal(shorter.log_read_lr, torch.tensor([0.0, 1.0]))
+    assert torch.equal(shorter.energy.theta_bar, memory.energy.theta_bar)
+    with pytest.raises(ValueError, match="meta_hidden"):
+        load_checkpoint(tmp_path, meta_hidden=8)

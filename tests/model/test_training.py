@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from model.config import ModelConfig
+from model.memory import EnergyMemory
 from model.training import MetaTrainer, TrainSettings, learning_rate, meta_loss
 
 
@@ -54,3 +55,23 @@ def test_learning_rate_schedule() -> None:
     assert learning_rate(settings, 0) == 1e-5
     assert abs(learning_rate(settings, 100) - 1e-3) < 1e-12
     assert abs(learning_rate(settings, 1000) - 1e-4) < 1e-12
+
+
+def test_init_from_fine_tunes_a_checkpoint_with_longer_reads(tmp_path: Path, tiny_config: ModelConfig) -> None:
+    """`ebmm train --init-from C --read-steps K'` starts from C's weights with K' steps."""
+    from typer.testing import CliRunner
+
+    from ebmm.cli import app
+    from model.checkpoint import load_checkpoint
+
+    MetaTrainer(tiny_config, _settings(10), tmp_path / "base").run(progress=False)
+    base = load_checkpoint(tmp_path / "base")
+    args = ["train", "--out", str(tmp_path / "tuned"), "--init-from", str(tmp_path / "base"), "--read-steps"]
+    args += [str(tiny_config.read_steps + 2), "--steps", "1", "--eval-every", "1000", "--lr", "1e-9"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tuned = load_checkpoint(tmp_path / "tuned")
+    assert tuned.config.read_steps == tiny_config.read_steps + 2
+    assert tuned.config.training["steps"] == 1 and tuned.config.training["settings"]["max_patterns"] == 8
+    torch.testing.assert_close(tuned.energy.A, base.energy.A, atol=1e-6, rtol=0)  # lr ≈ 0: still the base weights
+    assert not torch.equal(tuned.energy.A, EnergyMemory(tiny_config).energy.A)

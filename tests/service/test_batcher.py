@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from service.batcher import Batcher
+from service.batcher import Batcher, batch_bucket
 from service.errors import ApiError
 from service.metrics import Metrics
 
@@ -84,3 +84,21 @@ async def test_drain_finishes_queued_items_and_refuses_new_ones() -> None:
     assert [task.result() for task in pending] == list(range(5))
     with pytest.raises(ApiError, match="shutting down"):
         await batcher.submit("m", "read", 9)
+
+
+async def test_each_batch_is_counted_under_the_bucket_it_pads_to() -> None:
+    batcher = make(max_batch=64, max_delay_ms=20)
+    batcher.add("m", "read", lambda items: list(items))
+    await asyncio.gather(*(batcher.submit("m", "read", i) for i in range(9)))  # one batch of 9 -> bucket 32
+    await batcher.submit("m", "read", 9)  # alone -> bucket 1
+    registry = batcher.metrics.registry
+    counts = {
+        bucket: registry.get_sample_value("ebmm_engine_batches_total", {"model": "m", "op": "read", "bucket": bucket})
+        for bucket in ("1", "8", "32")
+    }
+    assert counts == {"1": 1.0, "8": None, "32": 1.0}
+    await batcher.drain()
+
+
+def test_batch_bucket_is_the_smallest_bucket_that_holds_the_batch() -> None:
+    assert [batch_bucket(n) for n in (1, 2, 8, 9, 33, 512, 5000)] == [1, 8, 8, 32, 128, 512, 512]

@@ -115,6 +115,7 @@ CONTRACT = {
     "ebmm_queue_wait_seconds": "histogram",
     "ebmm_engine_seconds": "histogram",
     "ebmm_batch_size": "histogram",
+    "ebmm_engine_batches": "counter",
     "ebmm_queue_depth": "gauge",
     "ebmm_rejected": "counter",
     "ebmm_write_recall_error": "histogram",
