@@ -70,9 +70,7 @@ def resize_steps(tensors: dict[str, torch.Tensor], config: ModelConfig) -> dict[
     return resized
 
 
-def load_checkpoint(
-    directory: str | Path, device: str | torch.device = "cpu", **loop_steps: int
-) -> EnergyMemory:
+def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu", **loop_steps: int) -> EnergyMemory:
     """Rebuild the EnergyMemory from its config and load every tensor, checking names and shapes.
 
     `loop_steps` (`write_steps=`, `read_steps=`) override the saved T and K; see `resize_steps`.

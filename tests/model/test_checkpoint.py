@@ -60,9 +60,7 @@ def test_missing_files_and_bad_config(tmp_path: Path) -> None:
         load_checkpoint(tmp_path)
 
 
-def test_loading_with_more_or_fewer_steps_resizes_the_per_step_rates(
-    tmp_path: Path, tiny_config: ModelConfig
-) -> None:
+def test_loading_with_more_or_fewer_steps_resizes_the_per_step_rates(tmp_path: Path, tiny_config: ModelConfig) -> None:
     memory = EnergyMemory(tiny_config)
     with torch.no_grad():
         memory.log_read_lr.copy_(torch.arange(tiny_config.read_steps, dtype=torch.float32))
