@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Response
 
 from service.api.deps import MemoriesDep, TenantDep
+from service.requests import ORJSONRoute
 from service.responses import ORJSONResponse
 from service.schemas import ErrorBody, MemoryCreate, MemoryPublic, RetrieveRequest, RetrieveResult
 
-router = APIRouter(prefix="/memories", tags=["memories"])
+router = APIRouter(prefix="/memories", tags=["memories"], route_class=ORJSONRoute)
 
 MemoryId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ERRORS = {
