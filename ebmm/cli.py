@@ -164,7 +164,7 @@ def bench_engine_command(
     batches: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8,64,512",
     patterns: Annotated[int, typer.Option(help="Patterns per written memory.")] = 32,
     seconds: Annotated[float, typer.Option(help="Minimum timed seconds per cell.")] = 1.0,
-    mode: Annotated[str, typer.Option(help="eager, graph (CUDA-graph reads) or auto")] = "eager",
+    mode: Annotated[str, typer.Option(help="eager, graph (CUDA-graph writes and reads) or auto")] = "eager",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """Write/read throughput vs batch size on one device."""
@@ -175,18 +175,20 @@ def bench_engine_command(
     result = bench_engine(engine, tuple(int(b) for b in batches.split(",")), patterns, seconds)
     table = Table(
         title=f"engine throughput: {result['model']} on {result['device']}, {result['mode']} "
-        f"({result['torch_threads']} threads)"
+        f"({result['torch_threads']} threads; matmul peak {result['matmul_peak_gflop_per_s']:,.0f} GFLOP/s)"
     )
-    for column in ("batch", "writes/s", "reads/s", "read speed-up vs batch 1", "read GFLOP/s"):
+    columns = ("batch", "writes/s", "reads/s", "reads vs batch 1", "write GFLOP/s", "read GFLOP/s", "% of peak w/r")
+    for column in columns:
         table.add_column(column, justify="right")
     for row in result["rows"]:
-        gflops = row["read_gflop_per_s"]
         table.add_row(
             str(row["batch"]),
             f"{row['writes_per_s']:,.0f}",
             f"{row['reads_per_s']:,.0f}",
             f"{row['read_speedup_vs_batch1']:.1f}×",
-            "–" if gflops is None else f"{gflops:,.2f}",
+            f"{row['write_gflop_per_s']:,.2f}",
+            f"{row['read_gflop_per_s']:,.2f}",
+            f"{100 * row['write_peak_fraction']:.1f} / {100 * row['read_peak_fraction']:.1f}",
         )
     console.print(table)
     write_json(result, json_path)

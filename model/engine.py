@@ -19,7 +19,7 @@ from torch import Tensor
 from model.checkpoint import checkpoint_hash, load_checkpoint
 from model.config import ModelConfig
 from model.energy import FCEnergy
-from model.graphs import GraphedReader
+from model.graphs import GraphedReader, GraphedWriter
 from model.memory import EnergyMemory
 from model.tasks import decode, masked_mean, recall_error, standard_distortion
 
@@ -67,8 +67,8 @@ class Engine:
     def __init__(
         self, memory: EnergyMemory, weights_hash: str, device: str | torch.device = "cpu", mode: str = "eager"
     ) -> None:
-        """mode: "eager", "graph" (CUDA-graph replay of reads, bucket-padded; CUDA and the FC energy only) or
-        "auto" (graph where possible, else eager)."""
+        """mode: "eager", "graph" (CUDA-graph replay of writes and reads, bucket-padded; CUDA and the FC
+        energy only) or "auto" (graph where possible, else eager)."""
         self.device = resolve_device(device)
         self.memory = memory.to(self.device).eval().requires_grad_(False)
         self.config: ModelConfig = memory.config
@@ -94,7 +94,9 @@ class Engine:
         if mode == "graph" and not graph_possible:
             raise ValueError("graph mode needs a CUDA device and an energy with a hand-written ∇ₓE (fc)")
         self.mode = "graph" if mode == "graph" or (mode == "auto" and graph_possible) else "eager"
-        self._graphed = GraphedReader(self.memory, self.device) if self.mode == "graph" else None
+        graphed = self.mode == "graph"
+        self._graphed_reads = GraphedReader(self.memory, self.device) if graphed else None
+        self._graphed_writes = GraphedWriter(self.memory, self.device) if graphed else None
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto", mode: str = "eager") -> Engine:
@@ -106,6 +108,8 @@ class Engine:
         if pattern_mask is not None:
             pattern_mask = pattern_mask.to(self.device, torch.bool)
         with torch.no_grad():
+            if self._graphed_writes is not None:
+                return self._graphed_writes.write(X, pattern_mask)
             return self.memory.write(X, pattern_mask)
 
     def read(self, theta: Tensor, Q: Tensor, known: Tensor | None = None) -> ReadResult:
@@ -114,8 +118,8 @@ class Engine:
         Q = Q.to(self.device, torch.float32)
         if known is not None:
             known = known.to(self.device, torch.bool)
-        if self._graphed is not None:
-            states, energies = self._graphed.read(theta, Q, known)
+        if self._graphed_reads is not None:
+            states, energies = self._graphed_reads.read(theta, Q, known)
         else:
             with torch.inference_mode(self._reads_without_autograd), torch.no_grad():
                 states, energies = self.memory.read(theta, Q, known)

@@ -1,17 +1,36 @@
-"""CUDA-graph replay of the read loop, one captured graph per (memory bucket, query bucket).
+"""CUDA-graph replay of the read and write loops, one captured graph per fixed-shape bucket.
 
-Small read batches are launch-bound on a GPU (the K-step loop is ~20 small kernels per step); replaying a
-captured graph removes the per-kernel launch cost. Only energies with a hand-written ∇ₓE (no autograd)
-are captured. Inputs are copied into static buffers, the graph is replayed, outputs are copied out.
+Small batches are launch-bound on a GPU (each unrolled step is ~20 small kernels; a write also runs its
+autograd passes); replaying a captured graph removes the per-kernel launch cost. Reads are captured for
+energies with a hand-written ∇ₓE (no autograd); writes are captured with their autograd passes inside the
+graph, as PyTorch's whole-network capture does. Inputs are copied into static buffers, the graph is
+replayed, outputs are copied out. Batches are padded to (memory bucket, query or pattern bucket) and
+longer ones run in chunks of the largest memory bucket.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from model.buckets import MEMORY_BUCKETS, QUERY_BUCKETS, bucket_for, chunks, pad_to
 from model.memory import EnergyMemory
+
+
+def capture(run: Callable[[], tuple[Tensor, ...]], device: torch.device) -> tuple[torch.cuda.CUDAGraph, tuple]:
+    """Warm `run` up on a side stream (allocator, lazy kernel init), then capture it; returns its static outputs."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            run()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outputs = run()
+    return graph, outputs
 
 
 class CapturedRead:
@@ -22,15 +41,12 @@ class CapturedRead:
         self.theta = torch.zeros(batch, memory.writable_numel, device=device)
         self.Q = torch.zeros(batch, queries, *shape, device=device)
         self.known = torch.zeros(batch, queries, *shape, dtype=torch.bool, device=device)
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(side), torch.inference_mode():
-            for _ in range(2):  # warm-up outside the capture (allocator, lazy kernel init)
-                memory.read(self.theta, self.Q, self.known)
-        torch.cuda.current_stream(device).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph), torch.inference_mode():
-            self.states, self.energies = memory.read(self.theta, self.Q, self.known)
+
+        def read() -> tuple[Tensor, Tensor]:
+            with torch.inference_mode():
+                return memory.read(self.theta, self.Q, self.known)
+
+        self.graph, (self.states, self.energies) = capture(read, device)
 
     def __call__(self, theta: Tensor, Q: Tensor, known: Tensor) -> tuple[Tensor, Tensor]:
         self.theta.copy_(theta)
@@ -38,6 +54,55 @@ class CapturedRead:
         self.known.copy_(known)
         self.graph.replay()
         return self.states.clone(), self.energies.clone()
+
+
+class CapturedWrite:
+    """memory.write for one static shape X: [B, N, *S], pattern_mask: [B, N], captured as a CUDA graph."""
+
+    def __init__(self, memory: EnergyMemory, batch: int, count: int, device: torch.device) -> None:
+        self.X = torch.zeros(batch, count, *memory.config.input_shape, device=device)
+        self.mask = torch.ones(batch, count, dtype=torch.bool, device=device)
+        self.graph, (self.theta,) = capture(lambda: (memory.write(self.X, self.mask),), device)
+
+    def __call__(self, X: Tensor, mask: Tensor) -> Tensor:
+        self.X.copy_(X)
+        self.mask.copy_(mask)
+        self.graph.replay()
+        return self.theta.clone()
+
+
+def padded_write(write: Callable[[Tensor, Tensor], Tensor], X: Tensor, pattern_mask: Tensor | None) -> Tensor:
+    """θ: [B, P] of `write` run chunk by chunk on bucket-padded X: [B', N', *S] and pattern_mask: [B', N'].
+
+    Padded patterns are masked out and padded memories are dropped, so the result equals an unpadded write.
+    """
+    count, patterns = X.shape[:2]
+    if pattern_mask is None:
+        pattern_mask = torch.ones(count, patterns, dtype=torch.bool, device=X.device)
+    padded_patterns = bucket_for(patterns, QUERY_BUCKETS)
+    thetas = []
+    for rows in chunks(count, MEMORY_BUCKETS[-1]):
+        size = (bucket_for(rows.stop - rows.start, MEMORY_BUCKETS), padded_patterns)
+        thetas.append(write(pad_to(X[rows], size), pad_to(pattern_mask[rows], size))[: rows.stop - rows.start])
+    return torch.cat(thetas)
+
+
+class GraphedWriter:
+    """Writes of any size through bucket-padded captured graphs, captured lazily on first use."""
+
+    def __init__(self, memory: EnergyMemory, device: torch.device) -> None:
+        self.memory, self.device = memory, device
+        self.captured: dict[tuple[int, int], CapturedWrite] = {}
+
+    def write(self, X: Tensor, pattern_mask: Tensor | None) -> Tensor:
+        """X: [B, N, *S], pattern_mask: [B, N] bool or None -> θ: [B, P]."""
+        return padded_write(self._run, X, pattern_mask)
+
+    def _run(self, X: Tensor, mask: Tensor) -> Tensor:
+        size = tuple(mask.shape)
+        if size not in self.captured:
+            self.captured[size] = CapturedWrite(self.memory, *size, self.device)
+        return self.captured[size](X, mask)
 
 
 class GraphedReader:

@@ -6,8 +6,9 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch import Tensor
+from torch.utils.flop_counter import FlopCounterMode
 
-from model.energy import FCEnergy
 from model.engine import Engine
 from model.tasks import random_binary_patterns, standard_distortion
 
@@ -30,18 +31,42 @@ def _rate(run: Callable[[], object], items: int, device: torch.device, min_secon
     return items * repeats / elapsed
 
 
-def read_flops(engine: Engine) -> int | None:
-    """Counted multiply-adds ×2 of one single-query read of the FC energy (None for other energies).
+def counted_flops(run: Callable[[], object]) -> int:
+    """Floating-point operations of the matrix products (matmul, bmm, linear, conv) one call of `run` performs,
+    its autograd passes included, as counted by torch's FlopCounterMode; element-wise work is not counted."""
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops()
 
-    Per step: W·x and A·h forward, then dE/dz·A and dE/du·W backward (2·(2HD + 2GH)); the final energy adds
-    one forward (2HD + 2GH). Element-wise work is not counted.
+
+def flops_per_item(engine: Engine, X: Tensor, theta: Tensor, Q: Tensor, known: Tensor) -> tuple[int, int]:
+    """Counted flops of writing one memory (X: [1, N, *S]) and of one read (θ: [1, P], Q/known: [1, 1, *S]).
+
+    Counted on the eager path: a replayed CUDA graph runs the same kernels but hides them from the counter.
     """
-    energy = engine.memory.energy
-    if not isinstance(energy, FCEnergy):
-        return None
-    hidden, dim, meta = energy.hidden, energy.dim, energy.A.shape[0]
-    forward = 2 * hidden * dim + 2 * meta * hidden
-    return engine.config.read_steps * 2 * forward + forward
+    memory = engine.memory
+    with torch.no_grad():
+        return counted_flops(lambda: memory.write(X)), counted_flops(lambda: memory.read(theta, Q, known))
+
+
+def matmul_peak_flops(device: torch.device, size: int | None = None, repeats: int = 5) -> float:
+    """The device's measured dense fp32 matmul rate (FLOP/s): the best of `repeats` size³ products.
+
+    This is the reference for "fraction of peak": what this torch build reaches on this device, not a datasheet.
+    """
+    size = size or (8192 if device.type == "cuda" else 1024)
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first is a warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
 
 
 def bench_engine(
@@ -74,15 +99,21 @@ def bench_engine(
                 ),
             }
         )
+    write_flops, read_flops = flops_per_item(engine, X[:1], theta[:1], Q[:1], known[:1])
+    peak = matmul_peak_flops(engine.device)
     base = rows[0]["reads_per_s"]
-    flops = read_flops(engine)
     for row in rows:
         row["read_speedup_vs_batch1"] = row["reads_per_s"] / base
-        row["read_gflop_per_s"] = None if flops is None else row["reads_per_s"] * flops / 1e9
+        row["write_gflop_per_s"] = row["writes_per_s"] * write_flops / 1e9
+        row["read_gflop_per_s"] = row["reads_per_s"] * read_flops / 1e9
+        row["write_peak_fraction"] = row["writes_per_s"] * write_flops / peak
+        row["read_peak_fraction"] = row["reads_per_s"] * read_flops / peak
     return {
         "model": engine.info.name,
         "mode": engine.mode,
-        "read_flops_per_query": flops,
+        "write_flops_per_memory": write_flops,
+        "read_flops_per_query": read_flops,
+        "matmul_peak_gflop_per_s": peak / 1e9,
         "device": torch.cuda.get_device_name(engine.device) if engine.device.type == "cuda" else "cpu",
         "torch_threads": torch.get_num_threads(),
         "patterns_per_write": patterns,

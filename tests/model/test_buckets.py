@@ -7,6 +7,7 @@ import torch
 
 from model.buckets import MEMORY_BUCKETS, QUERY_BUCKETS, bucket_for, chunks, pad_to
 from model.engine import Engine
+from model.graphs import padded_write
 from model.memory import EnergyMemory
 from model.tasks import random_binary_patterns
 
@@ -47,3 +48,19 @@ def test_graph_mode_needs_cuda(tiny_memory: EnergyMemory) -> None:
     with pytest.raises(ValueError, match="graph mode needs a CUDA device"):
         Engine(tiny_memory.float(), "x", "cpu", mode="graph")
     assert Engine(tiny_memory.float(), "x", "cpu", mode="auto").mode == "eager"
+
+
+@pytest.mark.parametrize(("memories", "patterns"), [(1, 1), (3, 5), (600, 3)])
+def test_padded_write_equals_unpadded(tiny_memory: EnergyMemory, memories: int, patterns: int) -> None:
+    X = random_binary_patterns(memories, patterns, tiny_memory.config.input_dim).double()
+    mask = torch.ones(memories, patterns, dtype=torch.bool)
+    mask[0, patterns // 2 + 1 :] = False  # one memory holds fewer patterns
+    shapes = []
+
+    def recording_write(X: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(mask.shape))
+        return tiny_memory.write(X, mask)
+
+    torch.testing.assert_close(padded_write(recording_write, X, mask), tiny_memory.write(X, mask))
+    assert all(b in MEMORY_BUCKETS and n == bucket_for(patterns, QUERY_BUCKETS) for b, n in shapes)
+    assert len(shapes) == len(list(chunks(memories, MEMORY_BUCKETS[-1])))

@@ -45,4 +45,18 @@ def test_graph_reads_equal_eager_reads(tiny_config: ModelConfig, memories: int, 
         a, b = eager.read(theta, Q, clamp), graph.read(theta, Q, clamp)
         torch.testing.assert_close(b.states, a.states, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(b.energies, a.energies, rtol=1e-5, atol=1e-5)
-    assert graph.mode == "graph" and graph._graphed.captured
+    assert graph.mode == "graph" and graph._graphed_reads.captured
+
+
+@pytest.mark.parametrize(("memories", "patterns"), [(1, 1), (5, 6), (40, 16), (600, 3)])
+def test_graph_writes_equal_eager_writes(tiny_config: ModelConfig, memories: int, patterns: int) -> None:
+    memory = EnergyMemory(tiny_config.replace(max_patterns=16))
+    eager = Engine(memory, "x", "cuda", mode="eager")
+    graph = Engine(EnergyMemory(memory.config), "x", "cuda", mode="graph")
+    graph.memory.load_state_dict(eager.memory.state_dict())
+    X = random_binary_patterns(memories, patterns, tiny_config.input_dim)
+    mask = torch.ones(memories, patterns, dtype=torch.bool)
+    mask[0, patterns // 2 + 1 :] = False
+    torch.testing.assert_close(graph.write(X, mask), eager.write(X, mask), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(graph.write(X), eager.write(X), rtol=1e-5, atol=1e-6)  # replayed, not recaptured
+    assert graph._graphed_writes.captured
