@@ -52,6 +52,9 @@ def train(
     meta_hidden: Annotated[int | None, typer.Option(help="Width of the meta-learned layer.")] = None,
     write_steps: Annotated[int | None, typer.Option(help="T")] = None,
     read_steps: Annotated[int | None, typer.Option(help="K")] = None,
+    quadratic_energy: Annotated[
+        bool | None, typer.Option(help="FC energy: add a meta-learned ½λ‖x − μ‖² (default: the preset's).")
+    ] = None,
     eval_every: int = 500,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
@@ -74,19 +77,22 @@ def train(
     if preset not in PRESETS:
         raise typer.BadParameter(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     overrides = {
-        k: v for k, v in {"meta_hidden": meta_hidden, "write_steps": write_steps, "read_steps": read_steps}.items() if v
+        k: v
+        for k, v in {"meta_hidden": meta_hidden, "write_steps": write_steps, "read_steps": read_steps}.items()
+        if v is not None
     }
     initial = None
     if init_from is not None:
         from model.checkpoint import load_checkpoint
 
-        if meta_hidden:
-            raise typer.BadParameter("--meta-hidden cannot change the architecture of an --init-from checkpoint")
+        if meta_hidden is not None or quadratic_energy is not None:
+            raise typer.BadParameter("an --init-from checkpoint keeps its architecture (meta width, quadratic term)")
         initial = load_checkpoint(init_from, **overrides)
         config = initial.config.replace(training={})
         initial.config = config
     else:
-        config = PRESETS[preset](**overrides)
+        architecture = {} if quadratic_energy is None else {"quadratic_energy": quadratic_energy}
+        config = PRESETS[preset](**overrides, **architecture)
     settings = TrainSettings(
         steps=steps,
         batch=batch,

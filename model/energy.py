@@ -51,9 +51,10 @@ class Energy(nn.Module):
 
 
 class FCEnergy(Energy):
-    """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c).
+    """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c)  [+ ½ λ ‖x − μ‖²].
 
-    Writable: W: [H, D] and b: [H] (θ = [vec W, b], P = H·D + H). Meta-learned: A: [G, H], c: [G], v: [G].
+    Writable: W: [H, D] and b: [H] (θ = [vec W, b], P = H·D + H). Meta-learned: A: [G, H], c: [G], v: [G],
+    and with `config.quadratic_energy` the quadratic's centre μ: [D] and log λ.
     Patterns of any shape are flattened first: D = prod(input_shape), e.g. C·H·W for images.
     The input gradient is written out by hand (backprop through the three layers), which makes reads
     autograd-free, CUDA-graph capturable and runnable under `torch.inference_mode()`; it is built from
@@ -70,6 +71,10 @@ class FCEnergy(Energy):
         self.A = nn.Parameter(torch.randn(meta_hidden, hidden) / math.sqrt(hidden))
         self.c = nn.Parameter(torch.zeros(meta_hidden))
         self.v = nn.Parameter(torch.full((meta_hidden,), 1.0 / math.sqrt(meta_hidden)))
+        self.quadratic = config.quadratic_energy
+        if self.quadratic:
+            self.mu = nn.Parameter(torch.full((dim,), sum(config.value_range) / 2))
+            self.log_lambda = nn.Parameter(torch.tensor(math.log(0.1)))
 
     def unpack(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """θ: [B, P] -> W: [B, H, D], b: [B, H]."""
@@ -84,14 +89,27 @@ class FCEnergy(Energy):
 
     def energy(self, x: Tensor, theta: Tensor) -> Tensor:
         _, _, z = self._forward(x, theta)
-        return F.softplus(z) @ self.v  # [B, M]
+        return self._add_quadratic(F.softplus(z) @ self.v, x)  # [B, M]
 
     def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
         W, h, z = self._forward(x, theta)
-        return F.softplus(z) @ self.v, self._backward(W, h, z).view_as(x)
+        return self._add_quadratic(F.softplus(z) @ self.v, x), self._input_grad(x, W, h, z)
 
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
-        return self._backward(*self._forward(x, theta)).view_as(x)
+        return self._input_grad(x, *self._forward(x, theta))
+
+    def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
+        """E [B, M] plus ½ λ ‖x − μ‖² when the energy has the quadratic term."""
+        if not self.quadratic:
+            return e
+        return e + 0.5 * self.log_lambda.exp() * (x.flatten(2) - self.mu).pow(2).sum(-1)
+
+    def _input_grad(self, x: Tensor, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
+        """∇ₓE: [B, M, *S], the quadratic's λ (x − μ) included."""
+        grad = self._backward(W, h, z)
+        if self.quadratic:
+            grad = grad + self.log_lambda.exp() * (x.flatten(2) - self.mu)
+        return grad.view_as(x)
 
     def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W.  -> [B, M, D]"""

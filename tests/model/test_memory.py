@@ -64,8 +64,13 @@ def test_memories_with_different_counts_batch_together(tiny_memory: EnergyMemory
     torch.testing.assert_close(theta[:1], tiny_memory.write(X[:1]))
 
 
-def test_fc_analytic_gradient_matches_autograd(tiny_memory: EnergyMemory) -> None:
-    energy = tiny_memory.energy
+@pytest.mark.parametrize("quadratic", [False, True], ids=["plain", "quadratic"])
+def test_fc_analytic_gradient_matches_autograd(tiny_config: ModelConfig, quadratic: bool) -> None:
+    energy = EnergyMemory(tiny_config.replace(quadratic_energy=quadratic)).double().energy
+    if quadratic:
+        with torch.no_grad():
+            energy.mu.uniform_(-0.5, 0.5)
+            energy.log_lambda.fill_(0.3)
     x = torch.rand(3, 4, energy.dim, dtype=torch.float64) * 2 - 1
     theta = energy.theta_bar.detach().expand(3, -1) + 0.1 * torch.randn(3, energy.writable_numel, dtype=torch.float64)
     e, grad = energy.energy_and_grad(x, theta, create_graph=False)
@@ -73,6 +78,20 @@ def test_fc_analytic_gradient_matches_autograd(tiny_memory: EnergyMemory) -> Non
     (auto,) = torch.autograd.grad(energy.energy(leaf, theta).sum(), leaf)
     torch.testing.assert_close(grad, auto)
     torch.testing.assert_close(e, energy.energy(x, theta))
+
+
+def test_quadratic_term_pulls_reads_orthogonal_to_the_writable_projections(tiny_config: ModelConfig) -> None:
+    """With W = 0 the plain FC energy is flat in x; the quadratic term alone moves x to its centre μ."""
+    memory = EnergyMemory(tiny_config.replace(quadratic_energy=True)).double()
+    energy = memory.energy
+    theta = torch.zeros(1, energy.writable_numel, dtype=torch.float64)
+    x = torch.rand(1, 2, energy.dim, dtype=torch.float64) - 0.5
+    with torch.no_grad():
+        energy.mu.fill_(0.25)
+    grad = energy.grad_x(x, theta, create_graph=False)
+    torch.testing.assert_close(grad, energy.log_lambda.exp() * (x - 0.25))
+    plain = EnergyMemory(tiny_config).double().energy
+    assert plain.grad_x(x, theta, create_graph=False).abs().max() == 0
 
 
 def test_known_entries_are_clamped(tiny_memory: EnergyMemory) -> None:
