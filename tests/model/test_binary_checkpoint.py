@@ -1,7 +1,7 @@
 """The shipped binary128 checkpoint: it loads, recalls as well as recorded, and far better than untrained.
 
-A regression guard for whatever checkpoint is at checkpoints/binary128. Its recorded error at N = 32 comes
-from the checkpoint's own config.json (`training.eval_error["32"]`, written by the trainer) or, failing that,
+A regression guard for whatever checkpoint is at checkpoints/binary128. Its recorded error at N = 96 comes
+from the checkpoint's own config.json (`training.eval_error["96"]`, written by the trainer) or, failing that,
 from benchmarks/results/binary.json when that was measured on the same weights (same checkpoint hash).
 """
 
@@ -21,7 +21,7 @@ from model.tasks import random_binary_patterns
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "checkpoints" / "binary128"
 BENCH_RESULTS = ROOT / "benchmarks" / "results" / "binary.json"
-COUNT = 32
+COUNT = 96
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def engine() -> Engine:
 
 
 def recorded_error(engine: Engine) -> float:
-    """The checkpoint's recorded mean error bits at N = 32 (64 erased bits, known bits clamped)."""
+    """The checkpoint's recorded mean error bits at N = 96 (64 erased bits, known bits clamped)."""
     eval_error = engine.config.training.get("eval_error", {})
     if str(COUNT) in eval_error:
         return float(eval_error[str(COUNT)])
@@ -45,7 +45,7 @@ def recorded_error(engine: Engine) -> float:
 
 
 def sample_error(engine: Engine) -> float:
-    """Mean error bits on a fixed sample: 32 memories × N = 32, every pattern read back from 64 erased bits."""
+    """Mean error bits on a fixed sample: 32 memories × N = 96, every pattern read back from 64 erased bits."""
     generator = torch.Generator().manual_seed(2024)
     X = random_binary_patterns(32, COUNT, engine.info.input_dim, generator)
     Q, known = erase(X, engine.info.distortion_size, generator)
