@@ -166,6 +166,8 @@ def build_energy(config: ModelConfig) -> Energy:
     if config.energy == "fc":
         return FCEnergy(config)
     if config.energy == "conv":
+        if config.quadratic_energy:
+            raise ValueError("the quadratic energy term is implemented for the fc energy only")
         if len(config.input_shape) != 3:
             raise ValueError(f"conv energy needs input_shape (C, H, W), got {config.input_shape}")
         return ConvEnergy(config)

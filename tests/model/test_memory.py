@@ -141,3 +141,8 @@ def test_count_scaled_write_rate_is_eta_times_n_to_the_kappa(tiny_config: ModelC
         scaled.write_lr_count_exponent.fill_(0.5)
     # One step from θ̄: the scaled update is the plain one times 4^0.5 = 2.
     torch.testing.assert_close(scaled.write(X) - theta_bar, 2.0 * (plain.write(X) - theta_bar))
+
+
+def test_quadratic_term_is_refused_for_the_conv_energy(tiny_conv_config: ModelConfig) -> None:
+    with pytest.raises(ValueError, match="fc energy only"):
+        EnergyMemory(tiny_conv_config.replace(quadratic_energy=True))
