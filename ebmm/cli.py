@@ -55,6 +55,9 @@ def train(
     quadratic_energy: Annotated[
         bool | None, typer.Option(help="FC energy: add a meta-learned ½λ‖x − μ‖² (default: the preset's).")
     ] = None,
+    quadratic_rank: Annotated[
+        int | None, typer.Option(help="With --quadratic-energy: rank of the learned precision factor L (0: none).")
+    ] = None,
     eval_every: int = 500,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
@@ -85,13 +88,14 @@ def train(
     if init_from is not None:
         from model.checkpoint import load_checkpoint
 
-        if meta_hidden is not None or quadratic_energy is not None:
+        if meta_hidden is not None or quadratic_energy is not None or quadratic_rank is not None:
             raise typer.BadParameter("an --init-from checkpoint keeps its architecture (meta width, quadratic term)")
         initial = load_checkpoint(init_from, **overrides)
         config = initial.config.replace(training={})
         initial.config = config
     else:
-        architecture = {} if quadratic_energy is None else {"quadratic_energy": quadratic_energy}
+        quadratic = {"quadratic_energy": quadratic_energy, "quadratic_rank": quadratic_rank}
+        architecture = {k: v for k, v in quadratic.items() if v is not None}
         config = PRESETS[preset](**overrides, **architecture)
     settings = TrainSettings(
         steps=steps,

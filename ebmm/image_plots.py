@@ -14,7 +14,7 @@ def plot_curves(result: dict, path: Path, title: str) -> None:
     ax = fig.subplots()
     for name, method in result["methods"].items():
         counts = [int(n) for n in method["mse"]]
-        style = "--" if name.startswith(("query", "modern Hopfield, all")) else "-"
+        style = "--" if name.startswith(("query", "modern Hopfield, all", "Gaussian prior")) else "-"
         marker = "o" if name.startswith("EBMM") else "."
         floats = method["floats"]
         ax.plot(counts, list(method["mse"].values()), style, marker=marker, label=f"{name} [{floats} floats]")

@@ -56,6 +56,10 @@ class ModelConfig:
     # through the H writable projections W·x, so a read can never move x orthogonally to them (a
     # projection Hopfield network's ½‖x‖² − ½‖Ux‖² cannot be expressed).
     quadratic_energy: bool = False
+    # With the quadratic term: rank R of a meta-learned precision factor L: [R, D], making the quadratic
+    # ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖², a learned Gaussian prior over patterns (0: isotropic only). The writable
+    # layer then only has to store how a memory's set differs from the data set's typical pattern.
+    quadratic_rank: int = 0
     training: dict[str, Any] = field(default_factory=dict)
 
     @property

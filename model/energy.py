@@ -17,6 +17,8 @@ from torch import Tensor, nn
 
 from model.config import ModelConfig
 
+INITIAL_LAMBDA = 0.1  # the quadratic term's initial strength λ₀
+
 
 class Energy(nn.Module):
     """Base class: `energy(x, θ)` plus its input gradient, with the writable budget as a property."""
@@ -51,10 +53,11 @@ class Energy(nn.Module):
 
 
 class FCEnergy(Energy):
-    """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c)  [+ ½ λ ‖x − μ‖²].
+    """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c)  [+ a quadratic].
 
     Writable: W: [H, D] and b: [H] (θ = [vec W, b], P = H·D + H). Meta-learned: A: [G, H], c: [G], v: [G],
-    and with `config.quadratic_energy` the quadratic's centre μ: [D] and log λ.
+    and with `config.quadratic_energy` the quadratic  ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖²: centre μ: [D], log λ and
+    (when `config.quadratic_rank` R > 0) the precision factor L: [R, D].
     Patterns of any shape are flattened first: D = prod(input_shape), e.g. C·H·W for images.
     The input gradient is written out by hand (backprop through the three layers), which makes reads
     autograd-free, CUDA-graph capturable and runnable under `torch.inference_mode()`; it is built from
@@ -74,7 +77,12 @@ class FCEnergy(Energy):
         self.quadratic = config.quadratic_energy
         if self.quadratic:
             self.mu = nn.Parameter(torch.full((dim,), sum(config.value_range) / 2))
-            self.log_lambda = nn.Parameter(torch.tensor(math.log(0.1)))
+            self.log_lambda = nn.Parameter(torch.tensor(math.log(INITIAL_LAMBDA)))
+        self.precision_factor = None
+        if self.quadratic and config.quadratic_rank > 0:
+            # ‖L v‖² ≈ λ₀ ‖v‖² at the start: as strong as the isotropic part, and not zero (L = 0 gets no gradient)
+            scale = math.sqrt(INITIAL_LAMBDA / config.quadratic_rank)
+            self.precision_factor = nn.Parameter(torch.randn(config.quadratic_rank, dim) * scale)
 
     def unpack(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """θ: [B, P] -> W: [B, H, D], b: [B, H]."""
@@ -99,16 +107,23 @@ class FCEnergy(Energy):
         return self._input_grad(x, *self._forward(x, theta))
 
     def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
-        """E [B, M] plus ½ λ ‖x − μ‖² when the energy has the quadratic term."""
+        """E [B, M] plus ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖² when the energy has the quadratic term."""
         if not self.quadratic:
             return e
-        return e + 0.5 * self.log_lambda.exp() * (x.flatten(2) - self.mu).pow(2).sum(-1)
+        centred = x.flatten(2) - self.mu  # [B, M, D]
+        e = e + 0.5 * self.log_lambda.exp() * centred.pow(2).sum(-1)
+        if self.precision_factor is not None:
+            e = e + 0.5 * (centred @ self.precision_factor.T).pow(2).sum(-1)
+        return e
 
     def _input_grad(self, x: Tensor, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
-        """∇ₓE: [B, M, *S], the quadratic's λ (x − μ) included."""
+        """∇ₓE: [B, M, *S], the quadratic's  λ (x − μ) + Lᵀ L (x − μ)  included."""
         grad = self._backward(W, h, z)
         if self.quadratic:
-            grad = grad + self.log_lambda.exp() * (x.flatten(2) - self.mu)
+            centred = x.flatten(2) - self.mu
+            grad = grad + self.log_lambda.exp() * centred
+            if self.precision_factor is not None:
+                grad = grad + (centred @ self.precision_factor.T) @ self.precision_factor
         return grad.view_as(x)
 
     def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
@@ -164,9 +179,11 @@ class ConvEnergy(Energy):
 def build_energy(config: ModelConfig) -> Energy:
     """The energy network named by `config.energy`."""
     if config.energy == "fc":
+        if config.quadratic_rank and not config.quadratic_energy:
+            raise ValueError("quadratic_rank needs quadratic_energy=True")
         return FCEnergy(config)
     if config.energy == "conv":
-        if config.quadratic_energy:
+        if config.quadratic_energy or config.quadratic_rank:
             raise ValueError("the quadratic energy term is implemented for the fc energy only")
         if len(config.input_shape) != 3:
             raise ValueError(f"conv energy needs input_shape (C, H, W), got {config.input_shape}")

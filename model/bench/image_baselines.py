@@ -7,6 +7,10 @@
 - Modern Hopfield network (Ramsauer et al., 2020): one softmax retrieval over stored images,
   x̂ = Σ_i softmax(−β d_i) x_i with d_i the mean squared distance to x_i over the visible pixels. At a budget
   of P floats it keeps only the first s = P // D images of a set.
+- Gaussian prior (a reference that stores nothing): the training split's mean μ and covariance Σ, fitted once;
+  the answer is the conditional mean of the hidden pixels given the visible ones,
+  x̂_h = μ_h − P_hh⁻¹ P_hv (q_v − μ_v) with P = (Σ + εI)⁻¹. It shows what knowing the data set alone gives,
+  which a meta-learned memory also knows.
 
 Shapes: B memories, N stored and M query images of D = C·H·W values; known: [B, M, *S] bool (visible pixels).
 """
@@ -67,3 +71,34 @@ class ModernHopfield:
         distance = squared / k.sum(-1, keepdim=True).clamp_min(1.0)  # [B, M, s]
         retrieved = torch.softmax(-self.beta * distance, dim=-1) @ stored  # [B, M, D]
         return torch.where(known, Q, retrieved.view_as(Q))
+
+
+class GaussianPrior:
+    """The conditional mean under one Gaussian fitted to the training images; writes store nothing."""
+
+    def __init__(
+        self, train_images: Tensor, value_range: tuple[float, float] = (0.0, 1.0), ridge: float = 1e-3
+    ) -> None:
+        """train_images: [P, *S]; ridge ε keeps the covariance invertible."""
+        flat = train_images.flatten(1).double()
+        self.mean = flat.mean(0)  # [D]
+        eye = torch.eye(flat.shape[1], dtype=torch.float64)
+        self.precision = torch.linalg.inv(torch.cov(flat.T) + ridge * eye)  # [D, D]
+        self.value_range = value_range
+
+    def write(self, X: Tensor) -> None:
+        """Nothing of the set is kept."""
+        return None
+
+    def read(self, _: None, Q: Tensor, known: Tensor) -> Tensor:
+        """Q and known: [B, M, *S] -> X̂: [B, M, *S], solved once per distinct visible-pixel mask."""
+        q, k = Q.flatten(2).double().reshape(-1, Q[0, 0].numel()), known.flatten(2).reshape(-1, Q[0, 0].numel())
+        fit = q.clone()
+        masks, which = torch.unique(k, dim=0, return_inverse=True)
+        for index, visible in enumerate(masks):
+            hidden, rows = ~visible, which == index
+            gain = torch.linalg.solve(self.precision[hidden][:, hidden], self.precision[hidden][:, visible])
+            centred = q[rows][:, visible] - self.mean[visible]  # [R, V]
+            fit[rows.nonzero(), hidden.nonzero().T] = self.mean[hidden] - centred @ gain.T
+        answer = fit.clamp(*self.value_range).to(Q.dtype).view_as(Q)
+        return torch.where(known, Q, answer)

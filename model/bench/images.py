@@ -5,8 +5,9 @@ a set of N images drawn from the test split, every stored image is queried with 
 side occluded (the checkpoint's standard distortion, filled with mid-grey), and the error is the MSE over the
 occluded pixels only. EBMM checkpoints are compared with classical memories given the same number of floats
 per memory P (the first checkpoint's writable budget): the projection (pseudo-inverse) Hopfield network and
-the modern Hopfield network (model.bench.image_baselines), plus two references: the query returned unchanged,
-and a modern Hopfield network keeping all N·D floats (no budget).
+the modern Hopfield network (model.bench.image_baselines), plus three references: the query returned unchanged,
+a modern Hopfield network keeping all N·D floats (no budget), and the conditional mean under a Gaussian fitted
+to the training split (stores nothing: what knowing the data set alone gives).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import torch
 from torch import Tensor
 
-from model.bench.image_baselines import ModernHopfield, ProjectionHopfield
+from model.bench.image_baselines import GaussianPrior, ModernHopfield, ProjectionHopfield
 from model.data.sampler import image_source
 from model.engine import Engine
 from model.tasks import standard_distortion
@@ -68,7 +69,7 @@ def bench_images(
     projection = ProjectionHopfield(budget, config.value_range)
     budgeted, unbounded = ModernHopfield(budget, beta), ModernHopfield(None, beta)
 
-    def classical(memory: ProjectionHopfield | ModernHopfield):
+    def classical(memory: ProjectionHopfield | ModernHopfield | GaussianPrior):
         return lambda X, Q, known: memory.read(memory.write(X), Q, known)
 
     def ebmm(engine: Engine):
@@ -79,6 +80,7 @@ def bench_images(
         "projection Hopfield": (classical(projection), budget),
         "modern Hopfield": (classical(budgeted), budget),
         "modern Hopfield, all N·D floats": (classical(unbounded), None),
+        "Gaussian prior of the training split": (classical(GaussianPrior(train_images, config.value_range)), 0),
         "query unchanged": (lambda X, Q, known: Q, 0),
     }
     generator = torch.Generator().manual_seed(seed)

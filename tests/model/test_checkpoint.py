@@ -23,7 +23,9 @@ from model.memory import EnergyMemory
 from model.tasks import random_binary_patterns
 
 
-def test_round_trip_gives_bit_identical_outputs(tmp_path: Path, tiny_config: ModelConfig) -> None:
+@pytest.mark.parametrize("quadratic_rank", [0, 6], ids=["plain", "precision-factor"])
+def test_round_trip_gives_bit_identical_outputs(tmp_path: Path, tiny_config: ModelConfig, quadratic_rank: int) -> None:
+    tiny_config = tiny_config.replace(quadratic_energy=quadratic_rank > 0, quadratic_rank=quadratic_rank)
     memory = EnergyMemory(tiny_config)
     with torch.no_grad():
         memory.log_read_lr.add_(0.3)  # differ from the initial values

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from model.bench.image_baselines import ModernHopfield, ProjectionHopfield
+from model.bench.image_baselines import GaussianPrior, ModernHopfield, ProjectionHopfield
 from model.bench.images import occluded_mse
 from model.distortions import occlude
 
@@ -42,3 +42,21 @@ def test_modern_hopfield_keeps_only_what_its_budget_holds() -> None:
     assert errors[:, 3:].min() > 1e-4  # the others cannot
     everything = ModernHopfield(budget=None, beta=1e6)
     assert occluded_mse(everything.read(everything.write(X), Q, known), X, known).max() < 1e-12
+
+
+def test_gaussian_prior_fills_a_hidden_pixel_from_its_correlated_neighbour() -> None:
+    """Training images whose two halves are equal: the prior's conditional mean copies the visible half."""
+    half = torch.rand(500, 1, 4, 4, dtype=torch.float64)
+    train = torch.cat([half, half], dim=-1)  # [500, 1, 4, 8]
+    X = torch.rand(2, 3, 1, 4, 4, dtype=torch.float64).repeat(1, 1, 1, 1, 2)
+    known = torch.ones_like(X, dtype=torch.bool)
+    known[..., 4:] = False  # the right half hidden
+    Q = torch.where(known, X, torch.full_like(X, 0.5))
+    prior = GaussianPrior(train, ridge=1e-6)
+    assert prior.write(X) is None  # stores nothing
+    X_hat = prior.read(None, Q, known)
+    torch.testing.assert_close(X_hat, X, atol=1e-3, rtol=0)
+    known[0, 0, ..., :4] = False  # a second, different mask: nothing visible in this query, the answer is μ
+    X_hat = prior.read(None, torch.where(known, X, 0.5), known)
+    torch.testing.assert_close(X_hat[0, 0].flatten(), prior.mean.clamp(0, 1))
+    torch.testing.assert_close(X_hat[1], X[1], atol=1e-3, rtol=0)

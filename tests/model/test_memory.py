@@ -64,9 +64,11 @@ def test_memories_with_different_counts_batch_together(tiny_memory: EnergyMemory
     torch.testing.assert_close(theta[:1], tiny_memory.write(X[:1]))
 
 
-@pytest.mark.parametrize("quadratic", [False, True], ids=["plain", "quadratic"])
-def test_fc_analytic_gradient_matches_autograd(tiny_config: ModelConfig, quadratic: bool) -> None:
-    energy = EnergyMemory(tiny_config.replace(quadratic_energy=quadratic)).double().energy
+@pytest.mark.parametrize(
+    ("quadratic", "rank"), [(False, 0), (True, 0), (True, 5)], ids=["plain", "quadratic", "quadratic-rank-5"]
+)
+def test_fc_analytic_gradient_matches_autograd(tiny_config: ModelConfig, quadratic: bool, rank: int) -> None:
+    energy = EnergyMemory(tiny_config.replace(quadratic_energy=quadratic, quadratic_rank=rank)).double().energy
     if quadratic:
         with torch.no_grad():
             energy.mu.uniform_(-0.5, 0.5)
@@ -92,6 +94,27 @@ def test_quadratic_term_pulls_reads_orthogonal_to_the_writable_projections(tiny_
     torch.testing.assert_close(grad, energy.log_lambda.exp() * (x - 0.25))
     plain = EnergyMemory(tiny_config).double().energy
     assert plain.grad_x(x, theta, create_graph=False).abs().max() == 0
+
+
+def test_precision_factor_makes_the_quadratic_a_gaussian_prior(tiny_config: ModelConfig) -> None:
+    """With W = 0 the energy is ½ (x − μ)ᵀ (λ I + LᵀL) (x − μ): its gradient is that precision times x − μ."""
+    energy = EnergyMemory(tiny_config.replace(quadratic_energy=True, quadratic_rank=3)).double().energy
+    assert energy.precision_factor.shape == (3, energy.dim)
+    theta = torch.zeros(1, energy.writable_numel, dtype=torch.float64)
+    x = torch.rand(1, 2, energy.dim, dtype=torch.float64)
+    precision = energy.log_lambda.exp() * torch.eye(energy.dim, dtype=torch.float64)
+    precision = precision + energy.precision_factor.T @ energy.precision_factor
+    centred = x - energy.mu
+    torch.testing.assert_close(energy.grad_x(x, theta, create_graph=False), centred @ precision)
+    baseline = energy.energy(energy.mu.expand(1, 1, -1), theta)
+    torch.testing.assert_close(
+        energy.energy(x, theta) - baseline, 0.5 * torch.einsum("bmd,de,bme->bm", centred, precision, centred)
+    )
+
+
+def test_quadratic_rank_needs_the_quadratic_term(tiny_config: ModelConfig) -> None:
+    with pytest.raises(ValueError, match="needs quadratic_energy"):
+        EnergyMemory(tiny_config.replace(quadratic_rank=4))
 
 
 def test_known_entries_are_clamped(tiny_memory: EnergyMemory) -> None:
