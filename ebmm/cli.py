@@ -53,7 +53,7 @@ def train(
     write_steps: Annotated[int | None, typer.Option(help="T")] = None,
     read_steps: Annotated[int | None, typer.Option(help="K")] = None,
     quadratic_energy: Annotated[
-        bool | None, typer.Option(help="FC energy: add a meta-learned ½λ‖x − μ‖² (default: the preset's).")
+        bool | None, typer.Option(help="Add a meta-learned ½λ‖x − μ‖² to the energy (default: the preset's).")
     ] = None,
     quadratic_rank: Annotated[
         int | None, typer.Option(help="With --quadratic-energy: rank of the learned precision factor L (0: none).")

@@ -52,7 +52,7 @@ class ModelConfig:
     # over N ∈ [1, 96] overshoots badly at small N (measured: 60 of 64 erased bits wrong at N = 1).
     count_scaled_write_lr: bool = False
     init_write_lr_count_exponent: float = 1.0
-    # FC only: add a meta-learned quadratic  ½ λ ‖x − μ‖²  to the energy. Without it E depends on x only
+    # Add a meta-learned quadratic  ½ λ ‖x − μ‖²  to the energy. Without it the FC energy depends on x only
     # through the H writable projections W·x, so a read can never move x orthogonally to them (a
     # projection Hopfield network's ½‖x‖² − ½‖Ux‖² cannot be expressed).
     quadratic_energy: bool = False

@@ -21,9 +21,46 @@ INITIAL_LAMBDA = 0.1  # the quadratic term's initial strength λ₀
 
 
 class Energy(nn.Module):
-    """Base class: `energy(x, θ)` plus its input gradient, with the writable budget as a property."""
+    """Base class: `energy(x, θ)` plus its input gradient, with the writable budget as a property.
+
+    Any energy may add the meta-learned quadratic  ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖²  (`config.quadratic_energy`),
+    a Gaussian prior over patterns: centre μ: [D], log λ and, when `config.quadratic_rank` R > 0, the
+    precision factor L: [R, D].
+    """
 
     theta_bar: nn.Parameter
+
+    def _init_quadratic(self, config: ModelConfig) -> None:
+        dim = math.prod(config.input_shape)
+        self.quadratic = config.quadratic_energy
+        if config.quadratic_rank and not self.quadratic:
+            raise ValueError("quadratic_rank needs quadratic_energy=True")
+        if self.quadratic:
+            self.mu = nn.Parameter(torch.full((dim,), sum(config.value_range) / 2))
+            self.log_lambda = nn.Parameter(torch.tensor(math.log(INITIAL_LAMBDA)))
+        self.precision_factor = None
+        if self.quadratic and config.quadratic_rank > 0:
+            # ‖L v‖² ≈ λ₀ ‖v‖² at the start: as strong as the isotropic part, and not zero (L = 0 gets no gradient)
+            scale = math.sqrt(INITIAL_LAMBDA / config.quadratic_rank)
+            self.precision_factor = nn.Parameter(torch.randn(config.quadratic_rank, dim) * scale)
+
+    def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
+        """E [B, M] plus ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖² when the energy has the quadratic term."""
+        if not self.quadratic:
+            return e
+        centred = x.flatten(2) - self.mu  # [B, M, D]
+        e = e + 0.5 * self.log_lambda.exp() * centred.pow(2).sum(-1)
+        if self.precision_factor is not None:
+            e = e + 0.5 * (centred @ self.precision_factor.T).pow(2).sum(-1)
+        return e
+
+    def _quadratic_grad(self, x: Tensor) -> Tensor:
+        """The quadratic's input gradient  λ (x − μ) + Lᵀ L (x − μ): [B, M, D]."""
+        centred = x.flatten(2) - self.mu
+        grad = self.log_lambda.exp() * centred
+        if self.precision_factor is not None:
+            grad = grad + (centred @ self.precision_factor.T) @ self.precision_factor
+        return grad
 
     @property
     def writable_numel(self) -> int:
@@ -56,8 +93,7 @@ class FCEnergy(Energy):
     """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c)  [+ a quadratic].
 
     Writable: W: [H, D] and b: [H] (θ = [vec W, b], P = H·D + H). Meta-learned: A: [G, H], c: [G], v: [G],
-    and with `config.quadratic_energy` the quadratic  ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖²: centre μ: [D], log λ and
-    (when `config.quadratic_rank` R > 0) the precision factor L: [R, D].
+    and optionally the quadratic (see Energy).
     Patterns of any shape are flattened first: D = prod(input_shape), e.g. C·H·W for images.
     The input gradient is written out by hand (backprop through the three layers), which makes reads
     autograd-free, CUDA-graph capturable and runnable under `torch.inference_mode()`; it is built from
@@ -74,15 +110,7 @@ class FCEnergy(Energy):
         self.A = nn.Parameter(torch.randn(meta_hidden, hidden) / math.sqrt(hidden))
         self.c = nn.Parameter(torch.zeros(meta_hidden))
         self.v = nn.Parameter(torch.full((meta_hidden,), 1.0 / math.sqrt(meta_hidden)))
-        self.quadratic = config.quadratic_energy
-        if self.quadratic:
-            self.mu = nn.Parameter(torch.full((dim,), sum(config.value_range) / 2))
-            self.log_lambda = nn.Parameter(torch.tensor(math.log(INITIAL_LAMBDA)))
-        self.precision_factor = None
-        if self.quadratic and config.quadratic_rank > 0:
-            # ‖L v‖² ≈ λ₀ ‖v‖² at the start: as strong as the isotropic part, and not zero (L = 0 gets no gradient)
-            scale = math.sqrt(INITIAL_LAMBDA / config.quadratic_rank)
-            self.precision_factor = nn.Parameter(torch.randn(config.quadratic_rank, dim) * scale)
+        self._init_quadratic(config)
 
     def unpack(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """θ: [B, P] -> W: [B, H, D], b: [B, H]."""
@@ -106,24 +134,11 @@ class FCEnergy(Energy):
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
         return self._input_grad(x, *self._forward(x, theta))
 
-    def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
-        """E [B, M] plus ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖² when the energy has the quadratic term."""
-        if not self.quadratic:
-            return e
-        centred = x.flatten(2) - self.mu  # [B, M, D]
-        e = e + 0.5 * self.log_lambda.exp() * centred.pow(2).sum(-1)
-        if self.precision_factor is not None:
-            e = e + 0.5 * (centred @ self.precision_factor.T).pow(2).sum(-1)
-        return e
-
     def _input_grad(self, x: Tensor, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """∇ₓE: [B, M, *S], the quadratic's  λ (x − μ) + Lᵀ L (x − μ)  included."""
         grad = self._backward(W, h, z)
         if self.quadratic:
-            centred = x.flatten(2) - self.mu
-            grad = grad + self.log_lambda.exp() * centred
-            if self.precision_factor is not None:
-                grad = grad + (centred @ self.precision_factor.T) @ self.precision_factor
+            grad = grad + self._quadratic_grad(x)
         return grad.view_as(x)
 
     def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
@@ -138,7 +153,7 @@ class ConvEnergy(Energy):
 
     Writable: the first convolution, F filters of C×k×k plus F biases (P = F·C·k² + F), applied per memory
     as one grouped convolution over the batch. Meta-learned: `residual_blocks` shared 3×3 residual blocks,
-    then  E = vᵀ softplus(A · flatten(h) + c).
+    then  E = vᵀ softplus(A · flatten(h) + c)  [+ the quadratic (see Energy), on the flattened image].
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -160,6 +175,7 @@ class ConvEnergy(Energy):
         out_w = (width + 2 * (k // 2) - k) // config.stride + 1
         self.readout = nn.Linear(filters * out_h * out_w, config.meta_hidden)
         self.v = nn.Parameter(torch.full((config.meta_hidden,), 1.0 / math.sqrt(config.meta_hidden)))
+        self._init_quadratic(config)
 
     def energy(self, x: Tensor, theta: Tensor) -> Tensor:
         batch, queries = x.shape[:2]
@@ -173,18 +189,14 @@ class ConvEnergy(Energy):
         for block in self.blocks:
             h = h + block(h)
         z = self.readout(h.flatten(1))  # [B·M, G]
-        return (F.softplus(z) @ self.v).view(batch, queries)
+        return self._add_quadratic((F.softplus(z) @ self.v).view(batch, queries), x)
 
 
 def build_energy(config: ModelConfig) -> Energy:
     """The energy network named by `config.energy`."""
     if config.energy == "fc":
-        if config.quadratic_rank and not config.quadratic_energy:
-            raise ValueError("quadratic_rank needs quadratic_energy=True")
         return FCEnergy(config)
     if config.energy == "conv":
-        if config.quadratic_energy or config.quadratic_rank:
-            raise ValueError("the quadratic energy term is implemented for the fc energy only")
         if len(config.input_shape) != 3:
             raise ValueError(f"conv energy needs input_shape (C, H, W), got {config.input_shape}")
         return ConvEnergy(config)

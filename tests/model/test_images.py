@@ -119,10 +119,11 @@ def test_shipped_image_checkpoint_beats_returning_the_query(path: Path) -> None:
     assert errors.shape == (8,) and float(errors.mean()) < 0.75 * unchanged_per_pixel
 
 
-def test_shipped_digits_checkpoint_beats_the_projection_network_on_64_images() -> None:
+@pytest.mark.parametrize("name", ["digits", "digits-conv"])
+def test_shipped_digits_checkpoints_beat_the_projection_network_on_64_images(name: str) -> None:
     """The headline image result: 64 held-out digits in 1040 floats recalled better than by the projection
     (pseudo-inverse) Hopfield network at the same budget, which keeps the set's top-16 subspace."""
-    engine = Engine.from_checkpoint(CHECKPOINTS / "digits", "cpu")
+    engine = Engine.from_checkpoint(CHECKPOINTS / name, "cpu")
     generator = torch.Generator().manual_seed(0)
     X = image_source(load_images("digits", "test"))(8, 64, generator)
     Q, known = standard_distortion(engine.config, X, generator)

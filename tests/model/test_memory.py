@@ -166,6 +166,15 @@ def test_count_scaled_write_rate_is_eta_times_n_to_the_kappa(tiny_config: ModelC
     torch.testing.assert_close(scaled.write(X) - theta_bar, 2.0 * (plain.write(X) - theta_bar))
 
 
-def test_quadratic_term_is_refused_for_the_conv_energy(tiny_conv_config: ModelConfig) -> None:
-    with pytest.raises(ValueError, match="fc energy only"):
-        EnergyMemory(tiny_conv_config.replace(quadratic_energy=True))
+def test_conv_energy_adds_the_gaussian_prior_term(tiny_conv_config: ModelConfig) -> None:
+    """The same quadratic on the flattened image: its gradient adds (λ I + LᵀL)(x − μ) to the conv one's."""
+    torch.manual_seed(0)
+    plain = EnergyMemory(tiny_conv_config).double().energy
+    torch.manual_seed(0)
+    prior = EnergyMemory(tiny_conv_config.replace(quadratic_energy=True, quadratic_rank=4)).double().energy
+    x = torch.rand(2, 3, *tiny_conv_config.input_shape, dtype=torch.float64)
+    theta = plain.theta_bar.detach().expand(2, -1)
+    precision = prior.log_lambda.exp() * torch.eye(64, dtype=torch.float64)
+    precision = precision + prior.precision_factor.T @ prior.precision_factor
+    expected = plain.grad_x(x, theta, create_graph=False) + ((x.flatten(2) - prior.mu) @ precision).view_as(x)
+    torch.testing.assert_close(prior.grad_x(x, theta, create_graph=False), expected)

@@ -33,7 +33,7 @@ def start_cluster_node(directory: Path) -> tuple[subprocess.Popen, int]:
             try:
                 redis.Redis(port=port).ping()
                 return process, port
-            except redis.ConnectionError:
+            except redis.RedisError:  # not listening yet, or still loading
                 time.sleep(0.05)
         process.kill()
         process.wait(timeout=10)
@@ -54,7 +54,11 @@ def cluster_url(tmp_path: Path) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def test_memories_on_a_redis_cluster(cluster_url: str, make_server: Callable[..., ServerThread], bits: Bits) -> None:
