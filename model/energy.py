@@ -44,23 +44,19 @@ class Energy(nn.Module):
             scale = math.sqrt(INITIAL_LAMBDA / config.quadratic_rank)
             self.precision_factor = nn.Parameter(torch.randn(config.quadratic_rank, dim) * scale)
 
-    def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
-        """E [B, M] plus ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖² when the energy has the quadratic term."""
-        if not self.quadratic:
-            return e
+    def _quadratic(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The quadratic ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖²: [B, M] and its input gradient (λ I + LᵀL)(x − μ): [B, M, D]."""
         centred = x.flatten(2) - self.mu  # [B, M, D]
-        e = e + 0.5 * self.log_lambda.exp() * centred.pow(2).sum(-1)
+        strength = self.log_lambda.exp()
+        energy, grad = 0.5 * strength * centred.pow(2).sum(-1), strength * centred
         if self.precision_factor is not None:
-            e = e + 0.5 * (centred @ self.precision_factor.T).pow(2).sum(-1)
-        return e
+            projected = centred @ self.precision_factor.T  # [B, M, R]
+            energy, grad = energy + 0.5 * projected.pow(2).sum(-1), grad + projected @ self.precision_factor
+        return energy, grad
 
-    def _quadratic_grad(self, x: Tensor) -> Tensor:
-        """The quadratic's input gradient  λ (x − μ) + Lᵀ L (x − μ): [B, M, D]."""
-        centred = x.flatten(2) - self.mu
-        grad = self.log_lambda.exp() * centred
-        if self.precision_factor is not None:
-            grad = grad + (centred @ self.precision_factor.T) @ self.precision_factor
-        return grad
+    def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
+        """E [B, M] plus the quadratic when the energy has it."""
+        return e + self._quadratic(x)[0] if self.quadratic else e
 
     @property
     def writable_numel(self) -> int:
@@ -129,17 +125,14 @@ class FCEnergy(Energy):
 
     def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
         W, h, z = self._forward(x, theta)
-        return self._add_quadratic(F.softplus(z) @ self.v, x), self._input_grad(x, W, h, z)
+        e, grad = F.softplus(z) @ self.v, self._backward(W, h, z)
+        if self.quadratic:
+            quadratic_e, quadratic_grad = self._quadratic(x)
+            e, grad = e + quadratic_e, grad + quadratic_grad
+        return e, grad.view_as(x)
 
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
-        return self._input_grad(x, *self._forward(x, theta))
-
-    def _input_grad(self, x: Tensor, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
-        """∇ₓE: [B, M, *S], the quadratic's  λ (x − μ) + Lᵀ L (x − μ)  included."""
-        grad = self._backward(W, h, z)
-        if self.quadratic:
-            grad = grad + self._quadratic_grad(x)
-        return grad.view_as(x)
+        return self.energy_and_grad(x, theta, create_graph)[1]
 
     def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W.  -> [B, M, D]"""
