@@ -44,19 +44,23 @@ class Energy(nn.Module):
             scale = math.sqrt(INITIAL_LAMBDA / config.quadratic_rank)
             self.precision_factor = nn.Parameter(torch.randn(config.quadratic_rank, dim) * scale)
 
-    def _quadratic(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The quadratic ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖²: [B, M] and its input gradient (λ I + LᵀL)(x − μ): [B, M, D]."""
+    def _quadratic(self, x: Tensor, with_grad: bool) -> tuple[Tensor, Tensor | None]:
+        """The quadratic ½ λ ‖x − μ‖² + ½ ‖L (x − μ)‖²: [B, M] and, `with_grad`, its input gradient
+        (λ I + LᵀL)(x − μ): [B, M, D] (else None), both from one (x − μ) Lᵀ product."""
         centred = x.flatten(2) - self.mu  # [B, M, D]
         strength = self.log_lambda.exp()
-        energy, grad = 0.5 * strength * centred.pow(2).sum(-1), strength * centred
+        energy = 0.5 * strength * centred.pow(2).sum(-1)
+        grad = strength * centred if with_grad else None
         if self.precision_factor is not None:
             projected = centred @ self.precision_factor.T  # [B, M, R]
-            energy, grad = energy + 0.5 * projected.pow(2).sum(-1), grad + projected @ self.precision_factor
+            energy = energy + 0.5 * projected.pow(2).sum(-1)
+            if with_grad:
+                grad = grad + projected @ self.precision_factor
         return energy, grad
 
     def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
-        """E [B, M] plus the quadratic when the energy has it."""
-        return e + self._quadratic(x)[0] if self.quadratic else e
+        """E [B, M] plus the quadratic when the energy has it (no gradient computed)."""
+        return e + self._quadratic(x, with_grad=False)[0] if self.quadratic else e
 
     @property
     def writable_numel(self) -> int:
@@ -127,7 +131,7 @@ class FCEnergy(Energy):
         W, h, z = self._forward(x, theta)
         e, grad = F.softplus(z) @ self.v, self._backward(W, h, z)
         if self.quadratic:
-            quadratic_e, quadratic_grad = self._quadratic(x)
+            quadratic_e, quadratic_grad = self._quadratic(x, with_grad=True)
             e, grad = e + quadratic_e, grad + quadratic_grad
         return e, grad.view_as(x)
 

@@ -92,7 +92,8 @@ class GaussianPrior:
 
     def read(self, _: None, Q: Tensor, known: Tensor) -> Tensor:
         """Q and known: [B, M, *S] -> X̂: [B, M, *S], solved once per distinct visible-pixel mask."""
-        q, k = Q.flatten(2).double().reshape(-1, Q[0, 0].numel()), known.flatten(2).reshape(-1, Q[0, 0].numel())
+        dim = Q[0, 0].numel()
+        q, k = Q.double().reshape(-1, dim), known.reshape(-1, dim)  # [B·M, D]
         fit = q.clone()
         masks, which = torch.unique(k, dim=0, return_inverse=True)
         for index, visible in enumerate(masks):
