@@ -136,7 +136,11 @@ class FCEnergy(Energy):
         return e, grad.view_as(x)
 
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
-        return self.energy_and_grad(x, theta, create_graph)[1]
+        """∇ₓE alone (a read step's hot path: the energy is not computed)."""
+        grad = self._backward(*self._forward(x, theta))
+        if self.quadratic:
+            grad = grad + self._quadratic(x, with_grad=True)[1]
+        return grad.view_as(x)
 
     def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W.  -> [B, M, D]"""
