@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from model.tasks import TABLE1_COUNTS
+
 app = typer.Typer(help="Energy-Based Memory Model service and tools.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: each prints a table and writes JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -27,6 +29,11 @@ def write_json(data: dict, path: Path | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
         console.print(f"wrote {path}")
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """'16,32,48' -> (16, 32, 48)."""
+    return tuple(int(n) for n in text.split(","))
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -58,6 +65,15 @@ def train(
     quadratic_rank: Annotated[
         int | None, typer.Option(help="With --quadratic-energy: rank of the learned precision factor L (0: none).")
     ] = None,
+    init_quadratic_strength: Annotated[
+        float | None, typer.Option(help="With --quadratic-energy: its initial strength λ₀ (default 0.1).")
+    ] = None,
+    distortions: Annotated[
+        str | None, typer.Option(help="Comma-separated distortion families to train on (default: the domain's).")
+    ] = None,
+    learned_read_start: Annotated[
+        bool | None, typer.Option(help="Learn where free entries start a read (c + s·(q − c)).")
+    ] = None,
     eval_every: int = 500,
     seed: int = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
@@ -84,19 +100,25 @@ def train(
         for k, v in {"meta_hidden": meta_hidden, "write_steps": write_steps, "read_steps": read_steps}.items()
         if v is not None
     }
+    # what a run may add to an --init-from checkpoint: new terms start at their initial values
+    additions = {
+        "distortions": None if distortions is None else tuple(distortions.split(",")),
+        "learned_read_start": learned_read_start,
+        "quadratic_energy": quadratic_energy,
+        "quadratic_rank": quadratic_rank,
+        "init_quadratic_strength": init_quadratic_strength,
+    }
+    recipe = {k: v for k, v in additions.items() if v is not None}
     initial = None
     if init_from is not None:
-        from model.checkpoint import load_checkpoint
+        from model.checkpoint import adapt, load_checkpoint
 
-        if meta_hidden is not None or quadratic_energy is not None or quadratic_rank is not None:
-            raise typer.BadParameter("an --init-from checkpoint keeps its architecture (meta width, quadratic term)")
-        initial = load_checkpoint(init_from, **overrides)
-        config = initial.config.replace(training={})
-        initial.config = config
+        if meta_hidden is not None:
+            raise typer.BadParameter("an --init-from checkpoint keeps its meta-learned layer's width")
+        initial = adapt(load_checkpoint(init_from, **overrides), training={}, **recipe)
+        config = initial.config
     else:
-        quadratic = {"quadratic_energy": quadratic_energy, "quadratic_rank": quadratic_rank}
-        architecture = {k: v for k, v in quadratic.items() if v is not None}
-        config = PRESETS[preset](**overrides, **architecture)
+        config = PRESETS[preset](**overrides, **recipe)
     settings = TrainSettings(
         steps=steps,
         batch=batch,
@@ -128,7 +150,7 @@ def train(
         initial=initial,
     )
     results = trainer.run(max_minutes=minutes)
-    console.print(f"step {trainer.step}: " + " ".join(f"N={k}: {v:{trainer.error_format}}" for k, v in results.items()))
+    console.print(f"step {trainer.step}: {trainer.format_errors(results)}")
 
 
 @app.command("eval")
@@ -140,8 +162,8 @@ def evaluate(
     device: str = "auto",
     data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
 ) -> None:
-    """Mean recall error of a checkpoint under the standard distortion: on fresh random patterns for binary
-    models, on sets drawn from the held-out split of the training data set for image models."""
+    """Mean recall error of a checkpoint under each distortion it was trained on: on fresh random patterns for
+    binary models, on sets drawn from the held-out split of the training data set for image models."""
     from model.engine import Engine
     from model.training import binary_source
 
@@ -154,16 +176,17 @@ def evaluate(
         from model.data.sampler import image_source
 
         source = image_source(load_images(dataset, "test", data_root))
-    counts = patterns or [n for n in (16, 32, 48, 64, 96) if n <= engine.info.max_patterns]
+    counts = patterns or [n for n in TABLE1_COUNTS if n <= engine.info.max_patterns]
     generator = torch.Generator().manual_seed(seed)
     table = Table(title=f"{engine.info.name} ({checkpoint}) on {dataset}, {memories} memories per N")
     table.add_column("patterns", justify="right")
-    binary = engine.info.domain == "binary"
-    table.add_column("error bits" if binary else "MSE per pixel", justify="right")
+    domain = engine.domain
+    for family in domain.trained:
+        table.add_column(f"{domain.metric_label}, {family.description}", justify="right")
     for count in counts:
         X = source(memories, count, generator)
         errors = engine.self_check(engine.write(X), X, generator=generator)
-        table.add_row(str(count), f"{float(errors.mean()):{'.3f' if binary else '.5f'}}")
+        table.add_row(str(count), *(f"{float(e.mean()):{domain.error_format}}" for e in errors.values()))
     console.print(table)
 
 
@@ -178,7 +201,7 @@ def bench_engine_command(
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """Write/read throughput vs batch size on one device."""
-    from model.bench.engine import bench_engine
+    from benchmarks.engine import bench_engine
     from model.engine import Engine
 
     engine = Engine.from_checkpoint(checkpoint, device, mode)
@@ -215,6 +238,7 @@ def bench_images_command(
     ] = None,
     counts: Annotated[str, typer.Option(help="Comma-separated numbers of stored images N.")] = "1,2,4,8,16,32,64",
     memories: Annotated[int, typer.Option(help="Memories per N.")] = 64,
+    distortion: Annotated[str, typer.Option(help="occlude, occlude-free, noise or salt-pepper.")] = "occlude",
     seed: int = 0,
     device: str = "cpu",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
@@ -223,7 +247,7 @@ def bench_images_command(
     plot: Annotated[Path | None, typer.Option(help="PNG of MSE vs N; examples go beside it as *-examples.png.")] = None,
 ) -> None:
     """Occluded-block MSE vs stored images: EBMM against Hopfield baselines at the same floats per memory."""
-    from model.bench.images import bench_images
+    from benchmarks.images import bench_images
     from model.checkpoint import read_config
     from model.data.datasets import load_images
     from model.engine import Engine
@@ -239,23 +263,28 @@ def bench_images_command(
         raise typer.BadParameter(f"no checkpoint trained on {dataset!r}; pass --checkpoint")
     engines = [Engine.from_checkpoint(path, device) for path in paths]
     train_images, test_images = load_images(dataset, "train", data_root), load_images(dataset, "test", data_root)
-    result, examples = bench_images(
-        engines, test_images, train_images, tuple(int(n) for n in counts.split(",")), memories, seed
-    )
+    try:
+        result, examples = bench_images(engines, test_images, train_images, _counts(counts), memories, seed, distortion)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     result = {"dataset": dataset, "checkpoints": [str(path) for path in paths], **result}
-    table = Table(title=f"{dataset}: MSE on the occluded block ({memories} memories per N, test split)")
+    table = Table(
+        title=f"{dataset}, {result['distortion_description']}: {result['protocol']} ({memories} memories per N)",
+        caption="exact: fraction of queries with MSE < 0.005",
+    )
     table.add_column("method")
     table.add_column("floats", justify="right")
     for count in result["counts"]:
         table.add_column(f"N={count}", justify="right")
     for name, method in result["methods"].items():
         table.add_row(name, str(method["floats"]), *(f"{v:.4f}" for v in method["mse"].values()))
+        table.add_row("  exact", "", *(f"{v:.0%}" for v in method["exact_fraction"].values()), style="dim")
     console.print(table)
     write_json(result, json_path)
     if plot is not None:
         from ebmm.image_plots import plot_curves, plot_examples
 
-        plot_curves(result, plot, f"{dataset}: {result['occlusion']}² occlusion, test split")
+        plot_curves(result, plot, f"{dataset}: {result['distortion_description']}, test split")
         plot_examples(examples, plot.with_name(plot.stem + "-examples.png"))
         console.print(f"wrote {plot} and {plot.with_name(plot.stem + '-examples.png')}")
 
@@ -264,23 +293,36 @@ def bench_images_command(
 def bench_binary_command(
     checkpoint: Path = DEFAULT_CHECKPOINT,
     memories: Annotated[int, typer.Option(help="Memories (random tasks) per pattern count N.")] = 256,
+    distortion: Annotated[str, typer.Option(help="erase (Table 1, known bits clamped), flip or mixed.")] = "erase",
+    bits: Annotated[
+        int | None, typer.Option(help="Bits erased / flipped (mixed: flipped); default: the model's standard.")
+    ] = None,
+    counts: Annotated[str, typer.Option(help="Comma-separated numbers of stored patterns N.")] = ",".join(
+        map(str, TABLE1_COUNTS)
+    ),
     seed: int = 0,
     device: str = "auto",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """The paper's Table 1: EBMM and the Hopfield baselines on the same random 128-bit tasks."""
-    from model.bench.binary import PROTOCOL, bench_binary, table1, unclamped_table
+    from benchmarks.binary import PROTOCOL, bench_binary, table1, unclamped_table
     from model.engine import Engine
 
     if threads:
         torch.set_num_threads(threads)
     engine = Engine.from_checkpoint(checkpoint, device)
     console.print(PROTOCOL)
-    result = bench_binary(engine, memories=memories, seed=seed, checkpoint=str(checkpoint))
+    try:
+        result = bench_binary(
+            engine, memories, _counts(counts), distortion, bits, seed=seed, checkpoint=str(checkpoint)
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     result["command"] = "ebmm " + shlex.join(sys.argv[1:])
     console.print(table1(result))
-    console.print(unclamped_table(result))
+    if "unclamped" in result:
+        console.print(unclamped_table(result))
     console.print(f"{result['total_seconds']:.0f} s on {result['device']} ({result['torch_threads']} threads)")
     write_json(result, json_path)
 
@@ -338,7 +380,7 @@ def bench_load_command(
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """HTTP load: write / retrieve / healthz throughput and latency, with batching on and off."""
-    from service.loadbench import load_table, run_load_bench
+    from benchmarks.load import load_table, run_load_bench
 
     levels = tuple(int(c) for c in concurrency.split(","))
     result = run_load_bench(url, levels, duration, model)

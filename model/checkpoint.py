@@ -109,3 +109,13 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu", *
             )
     memory.load_state_dict(tensors)
     return memory.to(device).eval()
+
+
+def adapt(memory: EnergyMemory, **changes: object) -> EnergyMemory:
+    """The same learned weights under a changed config (e.g. more distortion families, a learned read start);
+    parameters the change adds start at their initial values, and none may be dropped."""
+    adapted = EnergyMemory(memory.config.replace(**changes))
+    result = adapted.load_state_dict(memory.state_dict(), strict=False)
+    if result.unexpected_keys:
+        raise ValueError(f"the change {sorted(changes)} drops learned tensors {sorted(result.unexpected_keys)}")
+    return adapted.to(next(memory.parameters()).device)

@@ -58,3 +58,31 @@ def gaussian_noise(
     if value_range is not None:
         noisy = noisy.clamp(*value_range)
     return noisy, torch.zeros_like(X, dtype=torch.bool)
+
+
+def erase_and_flip(
+    X: Tensor, erased: int, flipped: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Erase `erased` of the D ±1 entries and flip `flipped` of the others: nothing is known to be right."""
+    if not 0 <= erased + flipped <= X.shape[-1]:
+        raise ValueError(f"cannot erase {erased} and flip {flipped} of {X.shape[-1]} entries")
+    chosen = _random_subset(X.shape[:-1], X.shape[-1], erased + flipped, generator, X.device)
+    order = torch.rand(X.shape, generator=generator, device=X.device).masked_fill(~chosen, 2.0)
+    rank = order.argsort(-1).argsort(-1)  # among the chosen entries, the first `erased` by rank are erased
+    to_erase = chosen & (rank < erased)
+    to_flip = chosen & ~to_erase
+    return torch.where(to_flip, -X, X).masked_fill(to_erase, 0.0), torch.zeros_like(chosen)
+
+
+def salt_and_pepper(
+    X: Tensor, fraction: float, value_range: tuple[float, float], generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Set each entry, with probability `fraction`, to the low or the high end of `value_range` (even odds).
+    No entry is known."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"salt-and-pepper fraction must be in [0, 1], got {fraction}")
+    lo, hi = value_range
+    hit = torch.rand(X.shape, generator=generator, device=X.device) < fraction
+    salt = torch.rand(X.shape, generator=generator, device=X.device) < 0.5
+    value = torch.where(salt, hi, lo).to(X.dtype)
+    return torch.where(hit, value, X), torch.zeros_like(X, dtype=torch.bool)

@@ -17,8 +17,6 @@ from torch import Tensor, nn
 
 from model.config import ModelConfig
 
-INITIAL_LAMBDA = 0.1  # the quadratic term's initial strength λ₀
-
 
 class Energy(nn.Module):
     """Base class: `energy(x, θ)` plus its input gradient, with the writable budget as a property.
@@ -37,11 +35,11 @@ class Energy(nn.Module):
             raise ValueError("quadratic_rank needs quadratic_energy=True")
         if self.quadratic:
             self.mu = nn.Parameter(torch.full((dim,), sum(config.value_range) / 2))
-            self.log_lambda = nn.Parameter(torch.tensor(math.log(INITIAL_LAMBDA)))
+            self.log_lambda = nn.Parameter(torch.tensor(math.log(config.init_quadratic_strength)))
         self.precision_factor = None
         if self.quadratic and config.quadratic_rank > 0:
             # ‖L v‖² ≈ λ₀ ‖v‖² at the start: as strong as the isotropic part, and not zero (L = 0 gets no gradient)
-            scale = math.sqrt(INITIAL_LAMBDA / config.quadratic_rank)
+            scale = math.sqrt(config.init_quadratic_strength / config.quadratic_rank)
             self.precision_factor = nn.Parameter(torch.randn(config.quadratic_rank, dim) * scale)
 
     def _quadratic(self, x: Tensor, with_grad: bool) -> tuple[Tensor, Tensor | None]:

@@ -3,7 +3,7 @@
     engine = Engine.from_checkpoint("checkpoints/binary128", device="auto")
     theta = engine.write(X, pattern_mask)          # X: [B, N, *S] -> θ: [B, P]
     result = engine.read(theta, Q, known)          # Q: [B, M, *S] -> patterns, states, energies
-    errors = engine.self_check(theta, X, pattern_mask)   # [B] mean recall error under the standard distortion
+    errors = engine.self_check(theta, X, pattern_mask)   # {family: [B]} mean recall error per trained distortion
 
 Inputs may live on any device; outputs live on the engine's device. Nothing here keeps an autograd graph.
 """
@@ -18,10 +18,11 @@ from torch import Tensor
 
 from model.checkpoint import checkpoint_hash, load_checkpoint
 from model.config import ModelConfig
+from model.domains import domain_of
 from model.energy import FCEnergy
 from model.graphs import GraphedReader, GraphedWriter
 from model.memory import EnergyMemory
-from model.tasks import decode, masked_mean, recall_error, standard_distortion
+from model.tasks import masked_mean
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -32,6 +33,14 @@ def resolve_device(name: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but no CUDA device is available")
     return device
+
+
+@dataclass(frozen=True)
+class DistortionInfo:
+    """A corruption the model was trained to undo, at the strength its self-check uses."""
+
+    name: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class ModelInfo:
     read_steps: int
     max_patterns: int
     distortion_size: int
+    distortions: tuple[DistortionInfo, ...]
     checkpoint_hash: str
 
 
@@ -72,6 +82,7 @@ class Engine:
         self.device = resolve_device(device)
         self.memory = memory.to(self.device).eval().requires_grad_(False)
         self.config: ModelConfig = memory.config
+        self.domain = domain_of(self.config)
         self.info = ModelInfo(
             name=self.config.name,
             energy=self.config.energy,
@@ -84,6 +95,7 @@ class Engine:
             read_steps=self.config.read_steps,
             max_patterns=self.config.max_patterns,
             distortion_size=self.config.distortion_size,
+            distortions=tuple(DistortionInfo(f.name, f.description) for f in self.domain.trained),
             checkpoint_hash=weights_hash,
         )
         # The FC energy's hand-written ∇ₓE needs no autograd, so its reads can run in inference mode.
@@ -123,16 +135,20 @@ class Engine:
         else:
             with torch.inference_mode(self._reads_without_autograd), torch.no_grad():
                 states, energies = self.memory.read(theta, Q, known)
-        return ReadResult(decode(self.config, states), states, energies)
+        return ReadResult(self.domain.decode(states), states, energies)
 
     def self_check(
         self, theta: Tensor, X: Tensor, pattern_mask: Tensor | None = None, generator: torch.Generator | None = None
-    ) -> Tensor:
-        """Read every stored pattern back from the standard distortion: mean recall error per memory, [B]."""
+    ) -> dict[str, Tensor]:
+        """Read every stored pattern back from each trained distortion family at its standard strength:
+        {family name: mean recall error per memory [B]}, in the model's training order."""
         X = X.to(self.device, torch.float32)
-        Q, known = standard_distortion(self.config, X.cpu(), generator)
-        answer = self.read(theta, Q, known).patterns
-        errors = recall_error(self.config, answer, X)  # [B, N]
         if pattern_mask is None:
-            return errors.mean(1)
-        return masked_mean(errors, pattern_mask.to(self.device), dim=1)
+            pattern_mask = torch.ones(X.shape[:2], dtype=torch.bool)
+        pattern_mask = pattern_mask.to(self.device)
+        errors = {}
+        for family in self.domain.trained:
+            Q, known = family(X.cpu(), generator)
+            answer = self.read(theta, Q, known).patterns
+            errors[family.name] = masked_mean(self.domain.recall_error(answer, X), pattern_mask, dim=1)  # [B]
+        return errors

@@ -10,7 +10,9 @@ with one learned rate per writable float and step (η_t: [P]), optionally scaled
 Reading (section 2, appendix A) descends the energy from a query for K steps of projected Nesterov-momentum
 gradient descent with learned step sizes γ_k:
 
-    y_k = x_k + μ v_k,   v_{k+1} = μ v_k − γ_k ∇ₓE(y_k; θ),   x_{k+1} = proj(x_k + v_{k+1}).
+    y_k = x_k + μ v_k,   v_{k+1} = μ v_k − γ_k ∇ₓE(y_k; θ),   x_{k+1} = proj(x_k + v_{k+1}),
+
+from x₀ = the query, or (`learned_read_start`) with its free entries pulled towards the middle of the range.
 
 All step sizes, α, β and μ are learned in log / logit space. Both loops are batched over B memories.
 """
@@ -42,6 +44,9 @@ class EnergyMemory(nn.Module):
         self.log_beta = nn.Parameter(torch.tensor(math.log(config.init_beta)))
         if config.count_scaled_write_lr:
             self.write_lr_count_exponent = nn.Parameter(torch.tensor(config.init_write_lr_count_exponent))
+        if config.learned_read_start:
+            s = config.init_read_start
+            self.read_start_logit = nn.Parameter(torch.tensor(math.log(s / (1.0 - s))))
 
     @property
     def writable_numel(self) -> int:
@@ -51,6 +56,18 @@ class EnergyMemory(nn.Module):
         """proj: clamp onto the model's domain (the box [lo, hi]^D)."""
         lo, hi = self.config.value_range
         return x.clamp(lo, hi)
+
+    def read_start(self, Q: Tensor, free: Tensor | None, create_graph: bool = False) -> Tensor:
+        """x₀: the query, or with `learned_read_start` its free entries pulled towards the middle c of the
+        value range, c + s·(q − c) with learned s ∈ (0, 1); `free`: [B, M, *S] 0/1 or None (all free)."""
+        if not self.config.learned_read_start:
+            return Q
+        shrink = torch.sigmoid(self.read_start_logit)
+        if not create_graph:
+            shrink = shrink.detach()
+        centre = sum(self.config.value_range) / 2.0
+        shrunk = centre + shrink * (Q - centre)
+        return shrunk if free is None else Q + free * (shrunk - Q)
 
     def write(self, X: Tensor, pattern_mask: Tensor | None = None, create_graph: bool = False) -> Tensor:
         """X: [B, N, *S], pattern_mask: [B, N] (True = a real pattern, False = padding) -> θ: [B, P].
@@ -97,7 +114,7 @@ class EnergyMemory(nn.Module):
         if not create_graph:
             momentum, read_lr = momentum.detach(), read_lr.detach()
         free = None if known is None else (~known).to(Q.dtype)
-        x, velocity = Q, torch.zeros_like(Q)
+        x, velocity = self.read_start(Q, free, create_graph), torch.zeros_like(Q)
         for step in range(self.config.read_steps):
             lookahead = self.project(x + momentum * velocity)
             grad_x = self.energy.grad_x(lookahead, theta, create_graph=create_graph)
@@ -120,6 +137,11 @@ class EnergyMemory(nn.Module):
             **(
                 {"write_lr_count_exponent": float(self.write_lr_count_exponent.detach())}
                 if self.config.count_scaled_write_lr
+                else {}
+            ),
+            **(
+                {"read_start": float(torch.sigmoid(self.read_start_logit.detach()))}
+                if self.config.learned_read_start
                 else {}
             ),
         }

@@ -1,4 +1,4 @@
-"""Memory tasks: what is stored, how it is queried, how an answer is scored.
+"""Memory tasks: what is stored (how queries are corrupted and answers scored: model/domains.py).
 
 A task batch is B memories holding different numbers of patterns, padded to the largest:
 X: [B, N, *S] and pattern_mask: [B, N] (True = real pattern).
@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from model.config import ModelConfig
-from model.distortions import erase, occlude
+# The paper's Table 1 pattern counts N: what binary models are evaluated and benchmarked at.
+TABLE1_COUNTS = (16, 32, 48, 64, 96)
 
 
 def pattern_mask(counts: Tensor, max_count: int | None = None) -> Tensor:
@@ -28,34 +28,6 @@ def random_binary_patterns(batch: int, count: int, dim: int, generator: torch.Ge
 def sample_counts(batch: int, low: int, high: int, generator: torch.Generator | None = None) -> Tensor:
     """Pattern counts per memory, uniform on [low, high]: [B]."""
     return torch.randint(low, high + 1, (batch,), generator=generator)
-
-
-def standard_distortion(
-    config: ModelConfig, X: Tensor, generator: torch.Generator | None = None
-) -> tuple[Tensor, Tensor]:
-    """The model's standard query distortion (used for training and the write-time self-check).
-
-    Binary models erase `distortion_size` entries; image models occlude a `distortion_size`² block filled
-    with the middle of the value range. Returns (Q, known), both shaped like X.
-    """
-    if config.domain == "binary":
-        return erase(X, config.distortion_size, generator)
-    lo, hi = config.value_range
-    return occlude(X, config.distortion_size, fill=(lo + hi) / 2.0, generator=generator)
-
-
-def decode(config: ModelConfig, X_hat: Tensor) -> Tensor:
-    """The answer a user gets from a read state: ±1 signs for binary models (0 never returned), else X̂."""
-    if config.domain == "binary":
-        return torch.where(X_hat >= 0, 1.0, -1.0).to(X_hat.dtype)
-    return X_hat
-
-
-def recall_error(config: ModelConfig, X_hat: Tensor, X: Tensor) -> Tensor:
-    """Per-query error [B, M]: wrong bits (sign differs; 0 counts as wrong) for binary, else MSE."""
-    if config.domain == "binary":
-        return (torch.sign(X_hat) != X).flatten(2).sum(-1).to(X_hat.dtype)
-    return (X_hat - X).flatten(2).pow(2).mean(-1)
 
 
 def masked_mean(values: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:

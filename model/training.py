@@ -1,7 +1,8 @@
 """Meta-training (Bartunov et al., 2020, eq. 5): learn θ̄, step sizes, α, β, μ and the shared energy layers.
 
 One meta-step: sample B memories of random sizes, write each set (T unrolled steps), distort every stored
-pattern, read it back (K unrolled steps) and minimise the mean ‖x̂ − x‖² through both loops (second order).
+pattern with one of the model's trained distortion families (drawn per meta-step, at a drawn strength), read
+it back (K unrolled steps) and minimise the mean ‖x̂ − x‖² through both loops (second order).
 Training is resumable: `train_state.pt` beside the checkpoint holds the optimizer, step and RNG state.
 """
 
@@ -21,18 +22,11 @@ from tqdm import tqdm
 
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.config import ModelConfig
+from model.domains import DistortionFamily, domain_of
 from model.memory import EnergyMemory
-from model.tasks import (
-    masked_mean,
-    pattern_mask,
-    random_binary_patterns,
-    recall_error,
-    sample_counts,
-    standard_distortion,
-)
+from model.tasks import TABLE1_COUNTS, masked_mean, pattern_mask, random_binary_patterns, sample_counts
 
 TRAIN_STATE_FILE = "train_state.pt"
-EVAL_COUNTS = (16, 32, 48, 64, 96)
 
 # sampler(batch, generator) -> (X: [B, N, *S], pattern_mask: [B, N])
 TaskSampler = Callable[[int, torch.Generator], tuple[Tensor, Tensor]]
@@ -83,41 +77,42 @@ def binary_sampler(config: ModelConfig, settings: TrainSettings) -> TaskSampler:
     return task_sampler(binary_source(config.input_dim), settings)
 
 
-def meta_loss(memory: EnergyMemory, X: Tensor, mask: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Write X, read back its standard distortions; returns (mean ‖x̂ − x‖² / D, mean recall error)."""
+def meta_loss(
+    memory: EnergyMemory, X: Tensor, mask: Tensor, generator: torch.Generator, family: DistortionFamily
+) -> tuple[Tensor, Tensor]:
+    """Write X, read it back from a `family` distortion at a drawn strength; returns (mean ‖x̂ − x‖² / D, mean
+    recall error)."""
     theta = memory.write(X, mask, create_graph=True)
-    Q, known = standard_distortion(memory.config, X.cpu(), generator)
+    Q, known = family(X.cpu(), generator, family.training_strength(generator))
     X_hat, _ = memory.read(theta, Q.to(X.device), known.to(X.device), create_graph=True)
     squared = (X_hat - X).flatten(2).pow(2).mean(-1)  # [B, N]
-    return masked_mean(squared, mask), masked_mean(recall_error(memory.config, X_hat.detach(), X), mask)
+    error = domain_of(memory.config).recall_error(X_hat.detach(), X)
+    return masked_mean(squared, mask), masked_mean(error, mask)
 
 
 def evaluate_recall(
     memory: EnergyMemory,
     source: PatternSource,
-    counts: tuple[int, ...] = EVAL_COUNTS,
+    counts: tuple[int, ...] = TABLE1_COUNTS,
     memories: int = 64,
     seed: int = 1234,
-) -> dict[int, float]:
-    """Mean recall error (bits, or MSE per entry) per pattern count on fresh tasks (inference path, fixed seed)."""
+) -> dict[str, dict[int, float]]:
+    """Mean recall error (bits, or MSE per entry) per trained distortion family and pattern count, each at its
+    standard strength, on fresh tasks (inference path, fixed seed)."""
     device = next(memory.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
-    results = {}
-    for count in counts:
-        X = source(memories, count, generator).to(device)
-        with torch.no_grad():
-            theta = memory.write(X)
-            Q, known = standard_distortion(memory.config, X.cpu(), generator)
-            X_hat, _ = memory.read(theta, Q.to(device), known.to(device))
-        results[count] = float(recall_error(memory.config, X_hat, X).mean())
+    domain = domain_of(memory.config)
+    results: dict[str, dict[int, float]] = {}
+    for family in domain.trained:
+        generator = torch.Generator().manual_seed(seed)
+        results[family.name] = {}
+        for count in counts:
+            X = source(memories, count, generator).to(device)
+            with torch.no_grad():
+                theta = memory.write(X)
+                Q, known = family(X.cpu(), generator)
+                X_hat, _ = memory.read(theta, Q.to(device), known.to(device))
+            results[family.name][count] = float(domain.recall_error(domain.decode(X_hat), X).mean())
     return results
-
-
-def evaluate_binary(
-    memory: EnergyMemory, counts: tuple[int, ...] = EVAL_COUNTS, memories: int = 64, seed: int = 1234
-) -> dict[int, float]:
-    """Mean error bits per pattern count on fresh random ±1 tasks."""
-    return evaluate_recall(memory, binary_source(memory.config.input_dim), counts, memories, seed)
 
 
 def learning_rate(settings: TrainSettings, step: int) -> float:
@@ -137,6 +132,7 @@ def data_hash(config: ModelConfig, settings: TrainSettings) -> str:
         "domain": config.domain,
         "input_shape": config.input_shape,
         "distortion": config.distortion_size,
+        "distortions": [f.name for f in domain_of(config).trained],
         "patterns": [settings.min_patterns, settings.max_patterns],
         "seed": settings.seed,
     }
@@ -184,14 +180,16 @@ class MetaTrainer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.sampler = sampler or binary_sampler(self.memory.config, settings)
         self.eval_source = eval_source or binary_source(self.memory.config.input_dim)
-        self.error_format = ".2f" if self.memory.config.domain == "binary" else ".5f"  # error bits or MSE
-        self.last_eval: dict[int, float] = {}
+        self.domain = domain_of(self.memory.config)
+        self.error_format = self.domain.error_format
+        self.last_eval: dict[str, dict[int, float]] = {}
 
     def train_step(self) -> tuple[float, float]:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.settings, self.step)
         X, mask = self.sampler(self.settings.batch, self.generator)
-        loss, error = meta_loss(self.memory, X.to(self.device), mask.to(self.device), self.generator)
+        family = self.domain.sample_training_family(self.generator)
+        loss, error = meta_loss(self.memory, X.to(self.device), mask.to(self.device), self.generator, family)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.memory.parameters(), self.settings.clip)
@@ -206,7 +204,10 @@ class MetaTrainer:
             "settings": asdict(self.settings),
             "steps": self.step,
             "seconds": round(self.elapsed, 1),
-            "eval_error": {str(k): float(format(v, self.error_format)) for k, v in self.last_eval.items()},
+            "eval_error": {
+                name: {str(k): float(format(v, self.error_format)) for k, v in errors.items()}
+                for name, errors in self.last_eval.items()
+            },
             "meta_parameters": self.memory.meta_parameters_summary(),
         }
         self.memory.config = self.memory.config.replace(training=training)
@@ -221,14 +222,21 @@ class MetaTrainer:
         torch.save(state, tmp)
         tmp.replace(self.out_dir / TRAIN_STATE_FILE)
 
-    def evaluate(self) -> dict[int, float]:
-        counts = tuple(n for n in EVAL_COUNTS if n <= self.settings.max_patterns) or (self.settings.max_patterns,)
+    def evaluate(self) -> dict[str, dict[int, float]]:
+        counts = tuple(n for n in TABLE1_COUNTS if n <= self.settings.max_patterns) or (self.settings.max_patterns,)
         self.memory.eval()
         self.last_eval = evaluate_recall(self.memory, self.eval_source, counts, self.settings.eval_memories)
         self.memory.train()
         return self.last_eval
 
-    def run(self, max_minutes: float | None = None, progress: bool = True) -> dict[int, float]:
+    def format_errors(self, results: dict[str, dict[int, float]]) -> str:
+        """'erase N=16:0.00 … | flip N=16:…' for logs."""
+        return " | ".join(
+            name + " " + " ".join(f"N={k}:{v:{self.error_format}}" for k, v in errors.items())
+            for name, errors in results.items()
+        )
+
+    def run(self, max_minutes: float | None = None, progress: bool = True) -> dict[str, dict[int, float]]:
         """Train until `settings.steps` (or `max_minutes` of this call), evaluating and saving as it goes."""
         start = time.monotonic()
         bar = tqdm(total=self.settings.steps, initial=self.step, disable=not progress, dynamic_ncols=True)
@@ -257,9 +265,7 @@ class MetaTrainer:
                 lr=f"{learning_rate(self.settings, self.step):.1e}",
             )
             if self.step % self.settings.eval_every == 0:
-                results = self.evaluate()
-                errors = " ".join(f"N={k}:{v:{self.error_format}}" for k, v in results.items())
-                bar.write(f"step {self.step}: eval error {errors}")
+                bar.write(f"step {self.step}: eval error {self.format_errors(self.evaluate())}")
             now = time.monotonic()
             if now - last_save >= self.settings.checkpoint_seconds:
                 self.save()

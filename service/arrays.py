@@ -10,7 +10,7 @@ import binascii
 
 import numpy as np
 
-from model.engine import ModelInfo
+from model.domains import Domain
 from service.errors import invalid
 
 Matrix = list[list[float]]
@@ -63,25 +63,24 @@ def check_values(array: np.ndarray, field: str, allowed: tuple[float, ...] | Non
         raise invalid(f"{field}[{row}][{col}] = {array[row, col]:g} must be {what}", f"{field}[{row}][{col}]")
 
 
-def check_patterns(patterns: np.ndarray, info: ModelInfo, field: str = "patterns") -> None:
-    """Stored patterns: ±1 for binary models, inside the value range for image models."""
-    lo, hi = info.value_range
-    check_values(patterns, field, (-1.0, 1.0) if info.domain == "binary" else None, lo, hi)
+def check_patterns(patterns: np.ndarray, domain: Domain, field: str = "patterns") -> None:
+    """Stored patterns: the domain's values (binary: ±1), else inside the model's value range."""
+    check_values(patterns, field, domain.pattern_values, *domain.config.value_range)
 
 
-def check_queries(queries: np.ndarray, info: ModelInfo, field: str = "queries") -> None:
-    """Queries: binary models also allow 0 (= unknown)."""
-    lo, hi = info.value_range
-    check_values(queries, field, (-1.0, 0.0, 1.0) if info.domain == "binary" else None, lo, hi)
+def check_queries(queries: np.ndarray, domain: Domain, field: str = "queries") -> None:
+    """Queries: the domain's query values (binary: ±1 and 0 = unknown), else inside the value range."""
+    check_values(queries, field, domain.query_values, *domain.config.value_range)
 
 
-def known_entries(queries: np.ndarray, mask: np.ndarray | None, info: ModelInfo, field: str) -> np.ndarray | None:
-    """The bool [M, D] of clamped entries: the given 0/1 mask; else binary: query ≠ 0; images: None (all move)."""
+def known_entries(
+    queries: np.ndarray, mask: np.ndarray | None, domain: Domain, field: str, noisy: bool = False
+) -> np.ndarray | None:
+    """The bool [M, D] of clamped entries: the given 0/1 mask; none for noisy queries (None: all move); else
+    the domain's default (binary: query ≠ 0; images: none)."""
     if mask is not None:
         if mask.shape != queries.shape:
             raise invalid(f"{field} has shape {list(mask.shape)}; queries have {list(queries.shape)}", field)
         check_values(mask, field, (0.0, 1.0), 0.0, 1.0)
         return mask.astype(bool)
-    if info.domain == "binary":
-        return queries != 0
-    return None
+    return None if noisy else domain.default_known(queries)

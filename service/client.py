@@ -102,10 +102,12 @@ class _Calls:
         return _Call("POST", "/memories", body, headers)
 
     @staticmethod
-    def retrieve(memory_id: str, queries: Array, known_mask: Array | None, encoding: Encoding) -> _Call:
+    def retrieve(memory_id: str, queries: Array, known_mask: Array | None, noisy: bool, encoding: Encoding) -> _Call:
         body = _arrays("queries", queries, encoding)
         if known_mask is not None:
             body.update(_arrays("known_mask", known_mask, encoding, shape_key=False))
+        if noisy:
+            body["noisy"] = True
         return _Call("POST", f"/memories/{memory_id}/retrieve", body)
 
 
@@ -143,9 +145,17 @@ class EBMMClient:
         return _parse(self._send(call), MemoryPublic)
 
     def retrieve(
-        self, memory_id: str, queries: Array, known_mask: Array | None = None, *, encoding: Encoding = "json"
+        self,
+        memory_id: str,
+        queries: Array,
+        known_mask: Array | None = None,
+        *,
+        noisy: bool = False,
+        encoding: Encoding = "json",
     ) -> RetrieveResult:
-        return _parse(self._send(_Calls.retrieve(memory_id, queries, known_mask, encoding)), RetrieveResult)
+        """`noisy=True`: any query entry may be wrong, so nothing is kept fixed (see RetrieveRequest)."""
+        call = _Calls.retrieve(memory_id, queries, known_mask, noisy, encoding)
+        return _parse(self._send(call), RetrieveResult)
 
     def get(self, memory_id: str) -> MemoryPublic:
         return _parse(self._send(_Call("GET", f"/memories/{memory_id}")), MemoryPublic)
@@ -201,9 +211,17 @@ class AsyncEBMMClient:
         return _parse(await self._send(call), MemoryPublic)
 
     async def retrieve(
-        self, memory_id: str, queries: Array, known_mask: Array | None = None, *, encoding: Encoding = "json"
+        self,
+        memory_id: str,
+        queries: Array,
+        known_mask: Array | None = None,
+        *,
+        noisy: bool = False,
+        encoding: Encoding = "json",
     ) -> RetrieveResult:
-        return _parse(await self._send(_Calls.retrieve(memory_id, queries, known_mask, encoding)), RetrieveResult)
+        """`noisy=True`: any query entry may be wrong, so nothing is kept fixed (see RetrieveRequest)."""
+        call = _Calls.retrieve(memory_id, queries, known_mask, noisy, encoding)
+        return _parse(await self._send(call), RetrieveResult)
 
     async def get(self, memory_id: str) -> MemoryPublic:
         return _parse(await self._send(_Call("GET", f"/memories/{memory_id}")), MemoryPublic)

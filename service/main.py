@@ -54,7 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     for name, engine in registry.engines.items():
         batcher.add(name, "write", partial(write_batch, engine))
         batcher.add(name, "read", partial(read_batch, engine))
-    metrics.init_models(registry.engines)
+    metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
     app.state.registry, app.state.store, app.state.redis_url, app.state.embedded = registry, store, url, embedded
     app.state.memories = MemoryService(settings, registry, store, batcher, metrics)
     try:

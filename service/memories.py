@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from model.engine import ModelInfo
+from model.domains import Domain
 from service.arrays import check_patterns, check_queries, known_entries, to_matrix
 from service.batch_ops import ReadJob, ReadOutcome, WriteJob, WriteOutcome
 from service.batcher import Batcher
@@ -31,10 +31,18 @@ def new_memory_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _distortion(info: ModelInfo) -> str:
-    if info.domain == "binary":
-        return f"erase {info.distortion_size} of {info.input_dim} entries"
-    return f"occlude a {info.distortion_size}x{info.distortion_size} block"
+def recall_error_body(domain: Domain, errors: dict[str, float]) -> dict[str, Any]:
+    """The RecallError body: the standard family's mean first, then every trained family's."""
+    by_distortion = [
+        {"name": name, "distortion": domain.families[name].description, "mean": mean} for name, mean in errors.items()
+    ]
+    standard = by_distortion[0]
+    return {
+        "metric": domain.metric,
+        "mean": standard["mean"],
+        "distortion": standard["distortion"],
+        "by_distortion": by_distortion,
+    }
 
 
 class MemoryService:
@@ -54,7 +62,7 @@ class MemoryService:
             raise too_large(
                 f"{len(patterns)} patterns; model {info.name} stores at most {info.max_patterns}", "patterns"
             )
-        check_patterns(patterns, info, "patterns" if body.patterns is not None else "patterns_b64")
+        check_patterns(patterns, engine.domain, "patterns" if body.patterns is not None else "patterns_b64")
         ttl = body.ttl_seconds or self.settings.default_ttl_seconds
         if ttl is not None and ttl > self.settings.max_ttl_seconds:
             raise ApiError(422, "validation", f"ttl_seconds must be ≤ {self.settings.max_ttl_seconds}", "ttl_seconds")
@@ -83,11 +91,7 @@ class MemoryService:
                 created_at=now,
                 expires_at=None if ttl is None else now + ttl,
                 write_ms=outcome.engine_ms,
-                recall_error={
-                    "metric": "error_bits" if info.domain == "binary" else "mse",
-                    "mean": outcome.recall_error,
-                    "distortion": _distortion(info),
-                },
+                recall_error=recall_error_body(engine.domain, outcome.recall_errors),
                 metadata=body.metadata,
                 theta=outcome.theta,
             )
@@ -97,7 +101,8 @@ class MemoryService:
                 await self.store.release(tenant, idempotency_key)
             raise
         self.metrics.memories_written.labels(info.name).inc()
-        self.metrics.write_recall_error.labels(info.name).observe(outcome.recall_error)
+        for name, mean in outcome.recall_errors.items():
+            self.metrics.write_recall_error.labels(info.name, name).observe(mean)
         return memory.public()
 
     async def _replay(self, tenant: str, claim: str, request_hash: str) -> dict[str, Any]:
@@ -139,12 +144,12 @@ class MemoryService:
         queries = to_matrix(body.queries, body.queries_b64, body.shape, "queries", info.input_dim)
         if len(queries) > self.settings.max_queries:
             raise too_large(f"{len(queries)} queries; at most {self.settings.max_queries} per request", "queries")
-        check_queries(queries, info, "queries" if body.queries is not None else "queries_b64")
+        check_queries(queries, engine.domain, "queries" if body.queries is not None else "queries_b64")
         mask = None
         if body.known_mask is not None or body.known_mask_b64 is not None:
             mask = to_matrix(body.known_mask, body.known_mask_b64, body.shape, "known_mask", info.input_dim)
         mask_field = "known_mask" if body.known_mask is not None else "known_mask_b64"
-        known = known_entries(queries, mask, info, mask_field)
+        known = known_entries(queries, mask, engine.domain, mask_field, body.noisy)
         outcome: ReadOutcome = await self.batcher.submit(info.name, "read", ReadJob(theta, queries, known))
         for energy in outcome.energies.tolist():
             self.metrics.retrieve_energy.labels(info.name).observe(energy)

@@ -7,7 +7,7 @@ Each app owns a `CollectorRegistry`, so one process can run several apps (tests,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -80,8 +80,8 @@ class Metrics:
         )
         self.write_recall_error = Histogram(
             "ebmm_write_recall_error",
-            "Write-time self-check: mean recall error (bits or MSE).",
-            ("model",),
+            "Write-time self-check: mean recall error (bits or MSE) per trained distortion.",
+            ("model", "distortion"),
             buckets=RECALL_ERROR_BUCKETS,
             registry=r,
         )
@@ -109,11 +109,14 @@ class Metrics:
         for kind in ERROR_TYPES:
             self.errors.labels(kind)
 
-    def init_models(self, models: Iterable[str]) -> None:
-        """Create every (model, op) series at 0, so dashboards and alerts see them before the first request."""
-        names = list(models)
-        self.models_loaded.set(len(names))
-        for model in names:
+    def init_models(self, models: Mapping[str, Iterable[str]]) -> None:
+        """Create every (model, op) series at 0, so dashboards and alerts see them before the first request.
+
+        models: model name -> the distortion families its write-time self-check reports."""
+        self.models_loaded.set(len(models))
+        for model, distortions in models.items():
+            for distortion in distortions:
+                self.write_recall_error.labels(model, distortion)
             for op in OPS:
                 for family in (self.queue_wait, self.engine_seconds, self.batch_size, self.queue_depth):
                     family.labels(model, op)
@@ -122,7 +125,6 @@ class Metrics:
                 for reason in ("queue_full", "deadline"):
                     self.rejected.labels(model, op, reason)
             for family in (
-                self.write_recall_error,
                 self.retrieve_energy,
                 self.retrieve_changed,
                 self.memories_written,

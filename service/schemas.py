@@ -47,7 +47,7 @@ class RetrieveRequest(_Request):
     """Read M queries: binary models take ±1 with 0 = unknown; image models take values in their range.
 
     `known_mask` (same shape, 0/1) marks the entries the read keeps fixed; without it binary models keep
-    every non-zero entry and image models keep none.
+    every non-zero entry and image models keep none. `noisy: true` says entries may be wrong: nothing is kept.
     """
 
     queries: Matrix | None = Field(None, description="[M][D] numbers.")
@@ -55,20 +55,38 @@ class RetrieveRequest(_Request):
     known_mask: Matrix | None = Field(None, description="[M][D] of 0/1 (1 = keep this entry).")
     known_mask_b64: str | None = Field(None, description="base64 of M·D float32 0/1, with `shape`.")
     shape: list[int] | None = Field(None, description="[M, D] of the base64 arrays.", min_length=2, max_length=2)
+    noisy: bool = Field(
+        False,
+        description="true: any entry of the queries may be wrong (flipped bits, noise), so nothing is kept fixed "
+        "and every entry may change (binary: a 0 is still unknown). Not with known_mask.",
+    )
 
     @model_validator(mode="after")
     def _forms(self) -> Self:
         _one_of(self, "queries", "queries_b64")
         _one_of(self, "known_mask", "known_mask_b64", required=False)
+        if self.noisy and (self.known_mask is not None or self.known_mask_b64 is not None):
+            raise ValueError("noisy queries keep nothing fixed: send known_mask or noisy, not both")
         return self
 
 
+class DistortionError(BaseModel):
+    """The self-check's mean error for one trained corruption."""
+
+    name: str = Field(description="The distortion family, e.g. 'erase', 'flip', 'occlude', 'noise'.")
+    distortion: str = Field(description="e.g. 'flip 16 of 128 entries'.")
+    mean: float
+
+
 class RecallError(BaseModel):
-    """The write-time self-check: stored patterns read back from the model's standard distortion."""
+    """The write-time self-check: the stored patterns read back from each corruption the model was trained on.
+
+    `mean` and `distortion` are the model's standard (first) one; `by_distortion` lists every one."""
 
     metric: str = Field(description="'error_bits' (binary models) or 'mse' (image models).")
     mean: float
     distortion: str = Field(description="e.g. 'erase 64 of 128 entries' or 'occlude a 8x8 block'.")
+    by_distortion: list[DistortionError] = Field(default_factory=list)
 
 
 class MemoryPublic(BaseModel):
@@ -93,6 +111,11 @@ class RetrieveResult(BaseModel):
     changed: list[float]
 
 
+class DistortionPublic(BaseModel):
+    name: str
+    description: str
+
+
 class ModelPublic(BaseModel):
     name: str
     kind: str = Field(description="The energy network: 'fc' or 'conv'.")
@@ -105,6 +128,9 @@ class ModelPublic(BaseModel):
     read_steps: int = Field(description="K")
     max_patterns: int
     distortion_size: int
+    distortions: list[DistortionPublic] = Field(
+        description="The corruptions the model was trained to undo, at the strengths its self-check uses."
+    )
     checkpoint_hash: str
 
 

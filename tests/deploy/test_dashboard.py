@@ -34,7 +34,7 @@ CONTRACT = {
     "ebmm_engine_batches_total": ("counter", {"model", "op", "bucket"}),
     "ebmm_queue_depth": ("gauge", {"model", "op"}),
     "ebmm_rejected_total": ("counter", {"model", "op", "reason"}),
-    "ebmm_write_recall_error": ("histogram", {"model"}),
+    "ebmm_write_recall_error": ("histogram", {"model", "distortion"}),
     "ebmm_retrieve_energy": ("histogram", {"model"}),
     "ebmm_retrieve_changed_fraction": ("histogram", {"model"}),
     "ebmm_memories_written_total": ("counter", {"model"}),

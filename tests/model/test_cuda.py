@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from model.config import ModelConfig
+from model.domains import domain_of
 from model.engine import Engine
 from model.memory import EnergyMemory
-from model.tasks import random_binary_patterns, standard_distortion
+from model.tasks import random_binary_patterns
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
@@ -24,7 +25,7 @@ def test_cuda_engine_matches_cpu(cpu_and_cuda: tuple[Engine, Engine]) -> None:
     cpu, cuda = cpu_and_cuda
     cuda.memory.load_state_dict(cpu.memory.state_dict())
     X = random_binary_patterns(8, 6, cpu.config.input_dim)
-    Q, known = standard_distortion(cpu.config, X)
+    Q, known = domain_of(cpu.config).standard(X)
     theta_cpu, theta_cuda = cpu.write(X), cuda.write(X)
     torch.testing.assert_close(theta_cuda.cpu(), theta_cpu, rtol=1e-4, atol=1e-5)
     a, b = cpu.read(theta_cpu, Q, known), cuda.read(theta_cpu, Q, known)
@@ -40,7 +41,7 @@ def test_graph_reads_equal_eager_reads(tiny_config: ModelConfig, memories: int, 
     graph.memory.load_state_dict(eager.memory.state_dict())
     X = random_binary_patterns(memories, queries, tiny_config.input_dim)
     theta = eager.write(X)
-    Q, known = standard_distortion(tiny_config, X)
+    Q, known = domain_of(tiny_config).standard(X)
     for clamp in (known, None):
         a, b = eager.read(theta, Q, clamp), graph.read(theta, Q, clamp)
         torch.testing.assert_close(b.states, a.states, rtol=1e-5, atol=1e-6)

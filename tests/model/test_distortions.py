@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from model.distortions import erase, flip, gaussian_noise, occlude
+from model.distortions import erase, erase_and_flip, flip, gaussian_noise, occlude, salt_and_pepper
 from model.tasks import random_binary_patterns
 
 
@@ -47,3 +47,26 @@ def test_same_seed_same_distortion() -> None:
     b, _ = erase(X, 20, torch.Generator().manual_seed(7))
     c, _ = erase(X, 20, torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_erase_and_flip_erases_and_flips_disjoint_entries() -> None:
+    X = random_binary_patterns(4, 5, 128)
+    Q, known = erase_and_flip(X, 32, 8, torch.Generator().manual_seed(2))
+    assert ((Q == 0).sum(-1) == 32).all()
+    assert ((Q == -X).sum(-1) == 8).all()  # flipped among the entries that were not erased
+    assert ((Q == X).sum(-1) == 128 - 40).all() and not known.any()
+
+
+def test_gaussian_noise_has_the_stated_spread() -> None:
+    X = torch.zeros(64, 32, 64)
+    noisy, known = gaussian_noise(X, 0.2, generator=torch.Generator().manual_seed(0))
+    assert abs(float(noisy.std()) - 0.2) < 0.005 and abs(float(noisy.mean())) < 0.005 and not known.any()
+
+
+def test_salt_and_pepper_hits_the_stated_fraction_with_the_range_ends() -> None:
+    X = torch.full((64, 16, 1, 8, 8), 0.5)
+    Q, known = salt_and_pepper(X, 0.1, (0.0, 1.0), torch.Generator().manual_seed(0))
+    hit = Q != X
+    assert abs(float(hit.float().mean()) - 0.1) < 0.01 and not known.any()
+    assert set(Q[hit].unique().tolist()) == {0.0, 1.0}
+    assert abs(float((Q[hit] == 1.0).float().mean()) - 0.5) < 0.05  # salt and pepper alike

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.bench.image_baselines import ProjectionHopfield
-from model.bench.images import bench_images, occluded_mse
+from benchmarks.images import bench_images, scored_mse
+from model.baselines.images import ProjectionHopfield
 from model.checkpoint import read_config
 from model.config import PRESETS, ModelConfig
 from model.data.datasets import PRESET_DATASETS, load_images
 from model.data.sampler import image_source
+from model.domains import domain_of
 from model.energy import FCEnergy
 from model.engine import Engine
 from model.memory import EnergyMemory
-from model.tasks import standard_distortion
 from model.training import MetaTrainer, TrainSettings, data_hash, task_sampler
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
@@ -56,7 +56,7 @@ def test_standard_distortion_occludes_a_half_side_block(preset: str) -> None:
     config = PRESETS[preset]()
     channels, side, _ = config.input_shape
     X = torch.rand(3, 5, *config.input_shape)
-    Q, known = standard_distortion(config, X, torch.Generator().manual_seed(0))
+    Q, known = domain_of(config).standard(X, torch.Generator().manual_seed(0))
     hidden = ~known
     block = side // 2
     assert hidden.flatten(2).sum(-1).eq(channels * block * block).all()
@@ -81,7 +81,8 @@ def test_meta_training_on_image_sets(tmp_path: Path, tiny_conv_config: ModelConf
     X, mask = trainer.sampler(4, torch.Generator().manual_seed(0))
     assert X.shape[0] == 4 and X.shape[2:] == (1, 8, 8) and mask.all()
     results = trainer.run(progress=False)
-    assert set(results) == {6} and 0.0 < results[6] < 0.25  # MSE per pixel of [0, 1] images
+    assert set(results) == {"occlude"} and set(results["occlude"]) == {6}
+    assert 0.0 < results["occlude"][6] < 0.25  # MSE per pixel of [0, 1] images
     saved = read_config(tmp_path)
     assert saved.training["settings"]["dataset"] == "digits"
     assert saved.training["data_hash"] != data_hash(
@@ -110,11 +111,11 @@ def test_shipped_image_checkpoint_beats_returning_the_query(path: Path) -> None:
     dataset = config.training["settings"]["dataset"]
     generator = torch.Generator().manual_seed(0)
     X = image_source(load_images(dataset, "test"))(8, 32, generator)
-    Q, known = standard_distortion(config, X, generator)
+    Q, known = domain_of(config).standard(X, generator)
     answer = engine.read(engine.write(X), Q, known).patterns
-    ebmm, unchanged = occluded_mse(answer, X, known).mean(), occluded_mse(Q, X, known).mean()
+    ebmm, unchanged = scored_mse(answer, X, ~known).mean(), scored_mse(Q, X, ~known).mean()
     assert ebmm < 0.6 * unchanged, f"{path.name}: {ebmm:.4f} vs query unchanged {unchanged:.4f}"
-    errors = engine.self_check(engine.write(X), X, generator=generator)  # the service's write-time check
+    (errors,) = engine.self_check(engine.write(X), X, generator=generator).values()  # the write-time check
     unchanged_per_pixel = float(unchanged) * (config.distortion_size / config.input_shape[-1]) ** 2  # block: 1/4
     assert errors.shape == (8,) and float(errors.mean()) < 0.75 * unchanged_per_pixel
 
@@ -126,8 +127,8 @@ def test_shipped_digits_checkpoints_beat_the_projection_network_on_64_images(nam
     engine = Engine.from_checkpoint(CHECKPOINTS / name, "cpu")
     generator = torch.Generator().manual_seed(0)
     X = image_source(load_images("digits", "test"))(8, 64, generator)
-    Q, known = standard_distortion(engine.config, X, generator)
-    ebmm = occluded_mse(engine.read(engine.write(X), Q, known).patterns, X, known).mean()
+    Q, known = domain_of(engine.config).standard(X, generator)
+    ebmm = scored_mse(engine.read(engine.write(X), Q, known).patterns, X, ~known).mean()
     projection = ProjectionHopfield(engine.info.writable_floats)
-    baseline = occluded_mse(projection.read(projection.write(X), Q, known), X, known).mean()
+    baseline = scored_mse(projection.read(projection.write(X), Q, known), X, ~known).mean()
     assert ebmm < 0.9 * baseline, f"EBMM {ebmm:.4f} vs projection Hopfield {baseline:.4f}"

@@ -28,7 +28,7 @@ def _settings(steps: int) -> TrainSettings:
 def _fixed_loss(trainer: MetaTrainer) -> float:
     generator = torch.Generator().manual_seed(99)
     X, mask = trainer.sampler(64, generator)
-    return float(meta_loss(trainer.memory, X, mask, generator)[0].detach())
+    return float(meta_loss(trainer.memory, X, mask, generator, trainer.domain.standard)[0].detach())
 
 
 def test_short_training_lowers_the_loss(tmp_path: Path, tiny_config: ModelConfig) -> None:

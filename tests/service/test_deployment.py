@@ -15,10 +15,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
+from benchmarks.load import free_port
 from ebmm.cli import app as cli
 from service.client import EBMMClient, EBMMError
 from service.embedded_redis import EmbeddedRedis
-from service.loadbench import free_port
 from service.main import openapi_json
 
 from .conftest import KEYS, TENANT, api_keys, memory_key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.loadbench import bench_server, run_load_bench
+from benchmarks.load import bench_server, run_load_bench
 
 from .conftest import KEYS, TENANT
 

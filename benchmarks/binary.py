@@ -5,6 +5,10 @@ each memory stores N random ±1 patterns of D = 128 bits; every stored pattern i
 its bits set to 0; the other bits are known and clamped (only the erased ones are filled in), for every
 method; the error is the number of bits whose sign differs from the stored pattern (a 0 reads as +1),
 averaged over queries and memories. The unclamped variant (every bit free to change) is a harder setting.
+
+`--distortion flip` / `mixed` query the same way with k bits flipped (and, mixed, half the erasure size
+erased too): no bit is known to be right, so nothing is clamped for any method.
+Beside each mean, the fraction of queries recalled exactly (0 wrong bits).
 """
 
 from __future__ import annotations
@@ -16,11 +20,8 @@ from rich.table import Table
 from torch import Tensor
 
 from model.baselines import AssociativeMemory, HopfieldNetwork, ModernHopfield
-from model.distortions import erase
 from model.engine import Engine
-from model.tasks import decode, random_binary_patterns, recall_error
-
-COUNTS = (16, 32, 48, 64, 96)
+from model.tasks import TABLE1_COUNTS, random_binary_patterns
 
 PROTOCOL = (
     "Protocol (paper's Table 1): each memory stores N random ±1 patterns of 128 bits; every stored pattern is "
@@ -82,47 +83,64 @@ def table1_memories(engine: Engine) -> dict[str, AssociativeMemory]:
 def bench_binary(
     engine: Engine,
     memories: int = 256,
-    counts: tuple[int, ...] = COUNTS,
-    erased: int = 64,
+    counts: tuple[int, ...] = TABLE1_COUNTS,
+    distortion: str = "erase",
+    bits: int | None = None,
     seed: int = 0,
     checkpoint: str = "",
 ) -> dict:
-    """Error bits of every method (clamped and unclamped) on the same `memories` random tasks per N.
+    """Error bits of every method on the same `memories` random tasks per N, queried with `distortion`
+    (a binary distortion family) at `bits` (default: the family's standard strength).
 
-    `seconds` times each method's write plus its clamped read, summed over N.
+    Erasures are read with the known bits clamped (Table 1) and again unclamped; flips and mixed corruptions
+    clamp nothing. `seconds` times each method's write plus its first read, summed over N.
     """
-    if engine.info.domain != "binary":
+    domain = engine.domain
+    if domain.kind != "binary":
         raise ValueError(f"bench binary needs a binary model, {engine.info.name!r} is {engine.info.domain}")
+    if distortion not in domain.families:
+        raise ValueError(f"unknown binary distortion {distortion!r}; choose from {sorted(domain.families)}")
+    family = domain.families[distortion]
+    strength = family.strength if bits is None else bits
     methods = table1_memories(engine)
     generator = torch.Generator().manual_seed(seed)
-    clamped = {name: [] for name in methods}
+    errors = {name: [] for name in methods}
+    exact = {name: [] for name in methods}
     unclamped = {name: [] for name in methods}
     floats = {name: [] for name in methods}
     seconds = dict.fromkeys(methods, 0.0)
     start = time.perf_counter()
     for count in counts:
         X = random_binary_patterns(memories, count, engine.info.input_dim, generator)  # [B, N, D]
-        Q, known = erase(X, erased, generator)  # each stored pattern is queried: M = N
+        Q, known = family(X, generator, strength)  # each stored pattern is queried: M = N
+        clamps = bool(known.any())
         for name, memory in methods.items():
             began = time.perf_counter()
             theta = memory.write(X)
-            answer, _ = memory.read(theta, Q, known)
+            answer, _ = memory.read(theta, Q, known if clamps else None)
             seconds[name] += time.perf_counter() - began
-            free, _ = memory.read(theta, Q)
-            clamped[name].append(error_bits(engine, answer, X))
-            unclamped[name].append(error_bits(engine, free, X))
+            wrong = domain.recall_error(domain.decode(answer.to(X.device)), X)  # [B, M]
+            errors[name].append(float(wrong.mean()))
+            exact[name].append(float((wrong < domain.exact_error).float().mean()))
+            if clamps:
+                free, _ = memory.read(theta, Q)
+                unclamped[name].append(error_bits(engine, free, X))
             floats[name].append(theta.shape[1])
     return {
         "n_patterns": list(counts),
-        "methods": clamped,
-        "unclamped": unclamped,
-        "paper": PAPER,
+        "distortion": distortion,
+        "methods": errors,
+        "exact_fraction": exact,
+        **({"unclamped": unclamped} if distortion == "erase" else {}),
+        "paper": PAPER if distortion == "erase" else {},
         "budget_floats": {name: used[0] if len(set(used)) == 1 else used for name, used in floats.items()},
         "seconds": {name: round(value, 2) for name, value in seconds.items()},
         "total_seconds": round(time.perf_counter() - start, 1),
         "protocol": {
             "dim": engine.info.input_dim,
-            "erased_bits": erased,
+            "distortion": family.describe(strength),
+            "bits": strength,
+            "known_clamped": distortion == "erase",
             "memories_per_n": memories,
             "queries_per_memory": "every stored pattern (M = N)",
             "description": PROTOCOL,
@@ -141,8 +159,8 @@ def bench_binary(
 
 def error_bits(engine: Engine, X_hat: Tensor, X: Tensor) -> float:
     """X̂, X: [B, M, D] -> wrong bits of the decoded answer, mean over queries and memories."""
-    X_hat = X_hat.to(X.device)
-    return float(recall_error(engine.config, decode(engine.config, X_hat), X).mean())
+    domain = engine.domain
+    return float(domain.recall_error(domain.decode(X_hat.to(X.device)), X).mean())
 
 
 def table1(result: dict) -> Table:
@@ -150,12 +168,17 @@ def table1(result: dict) -> Table:
     counts = result["n_patterns"]
     protocol = result["protocol"]
     budget = HopfieldNetwork.writable_floats(protocol["dim"])
+    title = (
+        f"Table 1: error bits, {protocol['dim']}-bit patterns, {protocol['distortion']}, known bits clamped"
+        if protocol["known_clamped"]
+        else f"error bits, {protocol['dim']}-bit patterns, {protocol['distortion']}, nothing clamped"
+    )
     table = Table(
-        title=f"Table 1: error bits, {protocol['dim']}-bit patterns, {protocol['erased_bits']} erased, known bits "
-        "clamped",
+        title=title,
         caption=f"{protocol['memories_per_n']} memories per N, every stored pattern queried, seed "
         f"{protocol['seed']}. floats: memory per stored set (paper: {budget:,} for "
-        f"all). * stores the raw patterns: N·{protocol['dim']} floats. s: write + read time over all N.",
+        f"all). * stores the raw patterns: N·{protocol['dim']} floats. s: write + read time over all N. "
+        "exact: fraction of queries with 0 wrong bits.",
     )
     table.add_column("method")
     table.add_column("floats", justify="right")
@@ -167,6 +190,8 @@ def table1(result: dict) -> Table:
         if ours is not None:
             used, seconds = result["budget_floats"][name], result["seconds"][name]
             table.add_row(NAMES[name], _floats(used), *(f"{v:.2f}" for v in ours), f"{seconds:.1f}")
+            exact = result["exact_fraction"][name]
+            table.add_row("  exact", "", *(f"{v:.0%}" for v in exact), "", style="dim")
         if paper is not None:
             label = "  paper" if ours is not None else f"{NAMES[name]} (paper)"
             table.add_row(label, f"{budget:,}", *(f"{v:g}" for v in paper), "", style="dim")

@@ -5,18 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.bench.engine import bench_engine, counted_flops, flops_per_item, matmul_peak_flops
+from benchmarks.engine import bench_engine, counted_flops, flops_per_item, matmul_peak_flops
 from model.config import ModelConfig
+from model.domains import domain_of
 from model.engine import Engine
 from model.memory import EnergyMemory
-from model.tasks import random_binary_patterns, standard_distortion
+from model.tasks import random_binary_patterns
 
 
 def test_counted_read_flops_match_the_fc_energy_s_products(tiny_config: ModelConfig) -> None:
     engine = Engine(EnergyMemory(tiny_config), "x")
     X = random_binary_patterns(1, 3, tiny_config.input_dim)
     theta = engine.write(X)
-    Q, known = standard_distortion(tiny_config, X[:, :1])
+    Q, known = domain_of(tiny_config).standard(X[:, :1])
     write_flops, read_flops = flops_per_item(engine, X, theta, Q, known)
     # tiny: H = 8, D = 32, G = 32. One forward W·x, A·h = 2·8·32 + 2·32·8 = 1024 flops; each of the K = 5 steps
     # runs a forward and the hand-written backward (the same products), and the final energy one more forward.

@@ -12,6 +12,10 @@
   x̂_h = μ_h − P_hh⁻¹ P_hv (q_v − μ_v) with P = (Σ + εI)⁻¹. It shows what knowing the data set alone gives,
   which a meta-learned memory also knows.
 
+A query with no known pixel (noise, or an occlusion the client did not mark) is read from all its pixels as
+evidence, and nothing is kept fixed; the Gaussian prior then answers with the Wiener estimate
+μ + Σ (Σ + s² I)⁻¹ (q − μ) for a given noise variance s².
+
 Shapes: B memories, N stored and M query images of D = C·H·W values; known: [B, M, *S] bool (visible pixels).
 """
 
@@ -19,6 +23,12 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+
+def evidence(known: Tensor) -> Tensor:
+    """[B, M, *S] -> [B, M, D] float: the pixels a query is fitted to: its known ones, or all when none is."""
+    flat = known.flatten(2)
+    return (flat | ~flat.any(-1, keepdim=True)).to(torch.float32)
 
 
 def _images_in(budget: int, dim: int) -> int:
@@ -43,7 +53,7 @@ class ProjectionHopfield:
 
     def read(self, V: Tensor, Q: Tensor, known: Tensor) -> Tensor:
         """V: [B, D, r], Q and known: [B, M, *S] -> X̂: [B, M, *S] (visible pixels kept, range clamped)."""
-        q, k = Q.flatten(2), known.flatten(2).to(Q.dtype)
+        q, k = Q.flatten(2), evidence(known).to(Q.dtype)
         gram = torch.einsum("bdr,bmd,bds->bmrs", V, k, V)  # Vᵀ diag(k) V: [B, M, r, r]
         rhs = torch.einsum("bdr,bmd->bmr", V, k * q)  # [B, M, r]
         eye = torch.eye(V.shape[-1], dtype=Q.dtype, device=Q.device)
@@ -52,7 +62,7 @@ class ProjectionHopfield:
         return torch.where(known, Q, fit.clamp(*self.value_range))
 
 
-class ModernHopfield:
+class BudgetedModernHopfield:
     """Softmax retrieval over the first s = P // D stored images (all of them when `budget` is None)."""
 
     def __init__(self, budget: int | None, beta: float = 1000.0) -> None:
@@ -66,7 +76,7 @@ class ModernHopfield:
 
     def read(self, stored: Tensor, Q: Tensor, known: Tensor) -> Tensor:
         """stored: [B, s, D], Q and known: [B, M, *S] -> X̂: [B, M, *S] after one update, visible pixels kept."""
-        q, k = Q.flatten(2), known.flatten(2).to(Q.dtype)
+        q, k = Q.flatten(2), evidence(known).to(Q.dtype)
         squared = (k * q * q).sum(-1, keepdim=True) - 2 * torch.bmm(k * q, stored.mT) + torch.bmm(k, stored.pow(2).mT)
         distance = squared / k.sum(-1, keepdim=True).clamp_min(1.0)  # [B, M, s]
         retrieved = torch.softmax(-self.beta * distance, dim=-1) @ stored  # [B, M, D]
@@ -77,13 +87,20 @@ class GaussianPrior:
     """The conditional mean under one Gaussian fitted to the training images; writes store nothing."""
 
     def __init__(
-        self, train_images: Tensor, value_range: tuple[float, float] = (0.0, 1.0), ridge: float = 1e-3
+        self,
+        train_images: Tensor,
+        value_range: tuple[float, float] = (0.0, 1.0),
+        ridge: float = 1e-3,
+        noise_variance: float = 0.0,
     ) -> None:
-        """train_images: [P, *S]; ridge ε keeps the covariance invertible."""
+        """train_images: [P, *S]; ridge ε keeps the covariance invertible; `noise_variance` s² is what queries
+        with no known pixel are denoised for."""
         flat = train_images.flatten(1).double()
         self.mean = flat.mean(0)  # [D]
         eye = torch.eye(flat.shape[1], dtype=torch.float64)
-        self.precision = torch.linalg.inv(torch.cov(flat.T) + ridge * eye)  # [D, D]
+        self.covariance = torch.cov(flat.T) + ridge * eye  # [D, D]
+        self.precision = torch.linalg.inv(self.covariance)
+        self.wiener_gain = torch.linalg.solve(self.covariance + noise_variance * eye, self.covariance).T  # Σ(Σ+s²I)⁻¹
         self.value_range = value_range
 
     def write(self, X: Tensor) -> None:
@@ -98,6 +115,9 @@ class GaussianPrior:
         masks, which = torch.unique(k, dim=0, return_inverse=True)
         for index, visible in enumerate(masks):
             hidden, rows = ~visible, which == index
+            if not visible.any():  # nothing known: every pixel is a noisy observation
+                fit[rows] = self.mean + (q[rows] - self.mean) @ self.wiener_gain.T
+                continue
             gain = torch.linalg.solve(self.precision[hidden][:, hidden], self.precision[hidden][:, visible])
             centred = q[rows][:, visible] - self.mean[visible]  # [R, V]
             fit[rows.nonzero(), hidden.nonzero().T] = self.mean[hidden] - centred @ gain.T

@@ -7,7 +7,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from model.bench.binary import PAPER, bench_binary, table1, unclamped_table
+from benchmarks.binary import PAPER, bench_binary, table1, unclamped_table
 from model.config import binary128_config
 from model.engine import Engine
 from model.memory import EnergyMemory

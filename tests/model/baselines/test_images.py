@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from model.bench.image_baselines import GaussianPrior, ModernHopfield, ProjectionHopfield
-from model.bench.images import occluded_mse
+from benchmarks.images import scored_mse
+from model.baselines.images import BudgetedModernHopfield, GaussianPrior, ProjectionHopfield
 from model.distortions import occlude
 
 
@@ -18,7 +18,7 @@ def test_projection_recalls_exactly_while_the_set_fits_its_rank() -> None:
     Q, known = occlude(X, 4, fill=0.5, generator=torch.Generator().manual_seed(0))
     memory = ProjectionHopfield(budget=10 * 64)  # rank 10: the whole span of the set
     X_hat = memory.read(memory.write(X), Q, known)
-    assert occluded_mse(X_hat, X, known).max() < 1e-6
+    assert scored_mse(X_hat, X, ~known).max() < 1e-6
     assert torch.equal(X_hat[known], X[known])
 
 
@@ -27,21 +27,21 @@ def test_projection_over_budget_only_approximates() -> None:
     Q, known = occlude(X, 4, fill=0.5, generator=torch.Generator().manual_seed(0))
     small = ProjectionHopfield(budget=5 * 64)
     assert small.write(X).shape == (3, 64, 5)
-    error = occluded_mse(small.read(small.write(X), Q, known), X, known).mean()
-    assert 1e-3 < error < occluded_mse(Q, X, known).mean()
+    error = scored_mse(small.read(small.write(X), Q, known), X, ~known).mean()
+    assert 1e-3 < error < scored_mse(Q, X, ~known).mean()
 
 
 def test_modern_hopfield_keeps_only_what_its_budget_holds() -> None:
     X = _sets(2, 6)
     Q, known = occlude(X, 4, fill=0.5, generator=torch.Generator().manual_seed(1))
-    sharp = ModernHopfield(budget=3 * 64, beta=1e6)
+    sharp = BudgetedModernHopfield(budget=3 * 64, beta=1e6)
     stored = sharp.write(X)
     assert stored.shape == (2, 3, 64)
-    errors = occluded_mse(sharp.read(stored, Q, known), X, known)  # [2, 6]
+    errors = scored_mse(sharp.read(stored, Q, known), X, ~known)  # [2, 6]
     assert errors[:, :3].max() < 1e-12  # kept images come back exactly
     assert errors[:, 3:].min() > 1e-4  # the others cannot
-    everything = ModernHopfield(budget=None, beta=1e6)
-    assert occluded_mse(everything.read(everything.write(X), Q, known), X, known).max() < 1e-12
+    everything = BudgetedModernHopfield(budget=None, beta=1e6)
+    assert scored_mse(everything.read(everything.write(X), Q, known), X, ~known).max() < 1e-12
 
 
 def test_gaussian_prior_fills_a_hidden_pixel_from_its_correlated_neighbour() -> None:
@@ -56,7 +56,22 @@ def test_gaussian_prior_fills_a_hidden_pixel_from_its_correlated_neighbour() -> 
     assert prior.write(X) is None  # stores nothing
     X_hat = prior.read(None, Q, known)
     torch.testing.assert_close(X_hat, X, atol=1e-3, rtol=0)
-    known[0, 0, ..., :4] = False  # a second, different mask: nothing visible in this query, the answer is μ
-    X_hat = prior.read(None, torch.where(known, X, 0.5), known)
-    torch.testing.assert_close(X_hat[0, 0].flatten(), prior.mean.clamp(0, 1))
+    known[0, 0, ..., :4] = False  # a second, different mask: no pixel known, so the query is all evidence
+    Q = torch.where(known, X, 0.5)
+    X_hat = prior.read(None, Q, known)
+    torch.testing.assert_close(X_hat[0, 0], Q[0, 0])  # no noise assumed: the query is taken as it is
     torch.testing.assert_close(X_hat[1], X[1], atol=1e-3, rtol=0)
+    very_noisy = GaussianPrior(train, ridge=1e-6, noise_variance=1e6)  # the query tells nothing: the answer is μ
+    X_hat = very_noisy.read(None, Q, known)
+    torch.testing.assert_close(X_hat[0, 0].flatten(), very_noisy.mean.clamp(0, 1), atol=1e-4, rtol=0)
+
+
+def test_gaussian_prior_denoises_towards_the_training_distribution() -> None:
+    """Nothing known and Gaussian noise of known variance: the Wiener estimate is closer than the query."""
+    train = torch.rand(2000, 1, 1, 4, dtype=torch.float64).repeat(1, 1, 4, 1)  # every row the same
+    X = torch.rand(4, 3, 1, 1, 4, dtype=torch.float64).repeat(1, 1, 1, 4, 1)
+    Q = X + 0.2 * torch.randn_like(X)
+    known = torch.zeros_like(X, dtype=torch.bool)
+    prior = GaussianPrior(train, ridge=1e-6, noise_variance=0.04)
+    X_hat = prior.read(None, Q, known)
+    assert (X_hat - X).pow(2).mean() < 0.5 * (Q - X).pow(2).mean()

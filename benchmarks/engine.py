@@ -10,7 +10,6 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from model.engine import Engine
-from model.tasks import random_binary_patterns, standard_distortion
 
 DEFAULT_BATCHES = (1, 8, 64, 512)
 
@@ -77,18 +76,12 @@ def bench_engine(
     seed: int = 0,
 ) -> dict:
     """Writes/s (memories of `patterns` patterns) and reads/s (one query per memory) for each batch size."""
-    config = engine.config
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for batch in batches:
-        if config.domain == "binary":
-            X = random_binary_patterns(batch, patterns, config.input_dim, generator)
-        else:
-            lo, hi = config.value_range
-            X = lo + (hi - lo) * torch.rand(batch, patterns, *config.input_shape, generator=generator)
-        X = X.to(engine.device)
+        X = engine.domain.random_patterns(batch, patterns, generator).to(engine.device)
         theta = engine.write(X)
-        Q, known = standard_distortion(config, X[:, :1].cpu(), generator)
+        Q, known = engine.domain.standard(X[:, :1].cpu(), generator)
         Q, known = Q.to(engine.device), known.to(engine.device)
         rows.append(
             {
