@@ -206,13 +206,16 @@ def panels() -> list[dict]:
         ),
         row("Model"),
         timeseries(
-            "Write-time recall error per model",
+            "Write-time recall error per model and distortion",
             [
-                mean_target("ebmm_write_recall_error", "model", MODEL, "MEAN", "{{model}} mean"),
-                *quantile_targets("ebmm_write_recall_error", "model", MODEL, quantiles=(0.9,)),
+                mean_target(
+                    "ebmm_write_recall_error", "model, distortion", MODEL, "MEAN", "{{model}} {{distortion}} mean"
+                ),
+                *quantile_targets("ebmm_write_recall_error", "model, distortion", MODEL, quantiles=(0.9,)),
             ],
             "short",
-            "Self-check at write time: error bits (binary) or MSE (images) when reading back distorted patterns.",
+            "Self-check at write time, per distortion the model was trained on: error bits (binary) or MSE "
+            "(images) when reading back distorted patterns.",
         ),
         timeseries(
             "Retrieve energy E(x̂)",
