@@ -105,7 +105,7 @@ def bench_images(
     def ebmm(engine: Engine):
         return lambda X, Q, known: engine.read(engine.write(X), Q, known).patterns.cpu()
 
-    methods = {f"EBMM {e.info.energy} ({e.info.name})": (ebmm(e), e.info.writable_floats) for e in engines}
+    methods = {f"EBMM {e.info.kind} ({e.info.name})": (ebmm(e), e.info.writable_floats) for e in engines}
     methods |= {
         "projection Hopfield": (classical(projection), budget),
         "modern Hopfield": (classical(budgeted), budget),

@@ -22,6 +22,8 @@ app.add_typer(bench_app, name="bench")
 console = Console()
 
 DEFAULT_CHECKPOINT = Path("checkpoints/binary128")
+# Every command that runs a model takes the same device option, with the same default.
+DeviceOption = Annotated[str, typer.Option(help="auto (cuda when available, else cpu), cpu or cuda[:i]")]
 
 
 def write_json(data: dict, path: Path | None) -> None:
@@ -76,7 +78,7 @@ def train(
     ] = None,
     eval_every: int = 500,
     seed: int = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+    device: DeviceOption = "auto",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     minutes: Annotated[float | None, typer.Option(help="Stop this call after so many minutes.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/train_state.pt.")] = False,
@@ -159,7 +161,7 @@ def evaluate(
     patterns: Annotated[list[int] | None, typer.Option(help="Pattern counts (repeatable).")] = None,
     memories: int = 256,
     seed: int = 1234,
-    device: str = "auto",
+    device: DeviceOption = "auto",
     data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
 ) -> None:
     """Mean recall error of a checkpoint under each distortion it was trained on: on fresh random patterns for
@@ -193,7 +195,7 @@ def evaluate(
 @bench_app.command("engine")
 def bench_engine_command(
     checkpoint: Path = DEFAULT_CHECKPOINT,
-    device: str = "auto",
+    device: DeviceOption = "auto",
     batches: Annotated[str, typer.Option(help="Comma-separated batch sizes.")] = "1,8,64,512",
     patterns: Annotated[int, typer.Option(help="Patterns per written memory.")] = 32,
     seconds: Annotated[float, typer.Option(help="Minimum timed seconds per cell.")] = 1.0,
@@ -240,7 +242,7 @@ def bench_images_command(
     memories: Annotated[int, typer.Option(help="Memories per N.")] = 64,
     distortion: Annotated[str, typer.Option(help="occlude, occlude-free, noise or salt-pepper.")] = "occlude",
     seed: int = 0,
-    device: str = "cpu",
+    device: DeviceOption = "auto",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
@@ -301,7 +303,7 @@ def bench_binary_command(
         map(str, TABLE1_COUNTS)
     ),
     seed: int = 0,
-    device: str = "auto",
+    device: DeviceOption = "auto",
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:

@@ -24,6 +24,16 @@ def bucket_for(count: int, buckets: tuple[int, ...]) -> int:
     raise ValueError(f"{count} exceeds the largest bucket {buckets[-1]}")
 
 
+def memory_bucket(count: int) -> int:
+    """The bucket a batch of `count` memories pads to; larger batches run in chunks of the largest bucket."""
+    return bucket_for(min(count, MEMORY_BUCKETS[-1]), MEMORY_BUCKETS)
+
+
+def query_bucket(count: int) -> int:
+    """The smallest power of two ≥ `count` queries (or patterns) per memory: QUERY_BUCKETS up to its largest."""
+    return 1 << (count - 1).bit_length()
+
+
 def chunks(count: int, largest: int) -> Iterator[slice]:
     """Slices of at most `largest` rows covering range(count)."""
     for start in range(0, count, largest):

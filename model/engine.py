@@ -48,7 +48,7 @@ class ModelInfo:
     """What a client needs to know about a served model."""
 
     name: str
-    energy: str
+    kind: str  # the energy network: fc or conv
     domain: str
     input_shape: tuple[int, ...]
     input_dim: int
@@ -85,7 +85,7 @@ class Engine:
         self.domain = domain_of(self.config)
         self.info = ModelInfo(
             name=self.config.name,
-            energy=self.config.energy,
+            kind=self.config.energy,
             domain=self.config.domain,
             input_shape=tuple(self.config.input_shape),
             input_dim=self.config.input_dim,

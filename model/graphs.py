@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from model.buckets import MEMORY_BUCKETS, QUERY_BUCKETS, bucket_for, chunks, pad_to
+from model.buckets import MEMORY_BUCKETS, chunks, memory_bucket, pad_to, query_bucket
 from model.memory import EnergyMemory
 
 
@@ -79,10 +79,10 @@ def padded_write(write: Callable[[Tensor, Tensor], Tensor], X: Tensor, pattern_m
     count, patterns = X.shape[:2]
     if pattern_mask is None:
         pattern_mask = torch.ones(count, patterns, dtype=torch.bool, device=X.device)
-    padded_patterns = bucket_for(patterns, QUERY_BUCKETS)
+    padded_patterns = query_bucket(patterns)
     thetas = []
     for rows in chunks(count, MEMORY_BUCKETS[-1]):
-        size = (bucket_for(rows.stop - rows.start, MEMORY_BUCKETS), padded_patterns)
+        size = (memory_bucket(rows.stop - rows.start), padded_patterns)
         thetas.append(write(pad_to(X[rows], size), pad_to(pattern_mask[rows], size))[: rows.stop - rows.start])
     return torch.cat(thetas)
 
@@ -117,10 +117,10 @@ class GraphedReader:
         if known is None:  # nothing clamped: an all-False mask reads exactly the same
             known = torch.zeros_like(Q, dtype=torch.bool)
         count, queries = Q.shape[:2]
-        padded_queries = bucket_for(queries, QUERY_BUCKETS)
+        padded_queries = query_bucket(queries)
         states, energies = [], []
         for rows in chunks(count, MEMORY_BUCKETS[-1]):
-            size = (bucket_for(rows.stop - rows.start, MEMORY_BUCKETS), padded_queries)
+            size = (memory_bucket(rows.stop - rows.start), padded_queries)
             if size not in self.captured:
                 self.captured[size] = CapturedRead(self.memory, *size, self.device)
             s, e = self.captured[size](pad_to(theta[rows], size[:1]), pad_to(Q[rows], size), pad_to(known[rows], size))

@@ -10,11 +10,11 @@ with one learned rate per writable float and step (η_t: [P]), optionally scaled
 Reading (section 2, appendix A) descends the energy from a query for K steps of projected Nesterov-momentum
 gradient descent with learned step sizes γ_k:
 
-    y_k = x_k + μ v_k,   v_{k+1} = μ v_k − γ_k ∇ₓE(y_k; θ),   x_{k+1} = proj(x_k + v_{k+1}),
+    y_k = x_k + ρ v_k,   v_{k+1} = ρ v_k − γ_k ∇ₓE(y_k; θ),   x_{k+1} = proj(x_k + v_{k+1}),
 
 from x₀ = the query, or (`learned_read_start`) with its free entries pulled towards the middle of the range.
 
-All step sizes, α, β and μ are learned in log / logit space. Both loops are batched over B memories.
+All step sizes, α, β and the momentum ρ are learned in log / logit space. Both loops are batched over B memories.
 """
 
 from __future__ import annotations

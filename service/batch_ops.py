@@ -2,8 +2,8 @@
 
 Writes of different N share one call: patterns are padded to the largest N and the engine's pattern_mask
 hides the padding. Reads of different memories share a call too: each request's θ is one row of θ [B, P]
-and its queries are padded to the batch's largest M (requests are grouped by M rounded up to a power of two,
-so padding never more than doubles the work).
+and its queries are padded to the batch's largest M (requests are grouped by their query bucket, M rounded up
+to a power of two, so padding never more than doubles the work).
 """
 
 from __future__ import annotations
@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import groupby
 
 import numpy as np
 import torch
 
+from model.buckets import query_bucket
 from model.engine import Engine
+from service.batcher import Batcher, BatchQueue, Op
 
 # The write-time self-check draws its distortions from this seed: the same patterns written alone always
 # report the same recall_error.
@@ -70,15 +73,11 @@ def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
     ]
 
 
-def _bucket(job: ReadJob) -> int:
-    return 1 << (len(job.queries) - 1).bit_length()  # M rounded up to a power of two
-
-
 def read_batch(engine: Engine, jobs: Sequence[ReadJob]) -> list[ReadOutcome]:
     """B reads -> B answers, one engine.read per group of similar M."""
-    order = sorted(range(len(jobs)), key=lambda i: _bucket(jobs[i]))
+    order = sorted(range(len(jobs)), key=lambda i: query_bucket(len(jobs[i].queries)))
     outcomes: dict[int, ReadOutcome] = {}
-    for _, group in groupby(order, key=lambda i: _bucket(jobs[i])):
+    for _, group in groupby(order, key=lambda i: query_bucket(len(jobs[i].queries))):
         indices = list(group)
         outcomes.update(zip(indices, _read_group(engine, [jobs[i] for i in indices]), strict=True))
     return [outcomes[i] for i in range(len(jobs))]
@@ -107,3 +106,18 @@ def _read_group(engine: Engine, jobs: Sequence[ReadJob]) -> list[ReadOutcome]:
     return [
         ReadOutcome(answers_np[b, : counts[b]], energies[b, : counts[b]], changed[b, : counts[b]]) for b in range(batch)
     ]
+
+
+@dataclass(frozen=True)
+class ModelQueues:
+    """One served model's two batch queues."""
+
+    write: BatchQueue[WriteJob, WriteOutcome]
+    read: BatchQueue[ReadJob, ReadOutcome]
+
+    @classmethod
+    def add(cls, batcher: Batcher, name: str, engine: Engine) -> ModelQueues:
+        return cls(
+            batcher.add(name, Op.WRITE, partial(write_batch, engine)),
+            batcher.add(name, Op.READ, partial(read_batch, engine)),
+        )

@@ -18,30 +18,43 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from model.buckets import MEMORY_BUCKETS, bucket_for
+from model.buckets import memory_bucket
 from service.errors import ApiError
-from service.metrics import Metrics
 
-BatchFn = Callable[[Sequence[Any]], list[Any]]
+if TYPE_CHECKING:  # metrics labels its series with Op
+    from service.metrics import Metrics
+
+Job = TypeVar("Job")
+Outcome = TypeVar("Outcome")
+# run(jobs) -> one outcome or exception per job, in order
+BatchFn = Callable[[Sequence[Job]], list[Outcome | BaseException]]
+
+
+class Op(StrEnum):
+    """What a queue's engine calls do: the `op` label of the batcher's metrics."""
+
+    WRITE = "write"
+    READ = "read"
 
 
 @dataclass
-class _Item:
-    payload: Any
-    future: asyncio.Future
+class _Item(Generic[Job, Outcome]):
+    payload: Job
+    future: asyncio.Future[Outcome]
     enqueued: float = field(default_factory=time.monotonic)
 
 
-class BatchQueue:
+class BatchQueue(Generic[Job, Outcome]):
     """One (model, op) queue and the task that turns it into engine calls."""
 
     def __init__(
         self,
         model: str,
-        op: str,
-        run: BatchFn,
+        op: Op,
+        run: BatchFn[Job, Outcome],
         executor: ThreadPoolExecutor,
         metrics: Metrics,
         max_batch: int,
@@ -52,7 +65,7 @@ class BatchQueue:
         self.model, self.op, self.run, self.executor, self.metrics = model, op, run, executor, metrics
         self.max_batch, self.max_delay_s = max_batch, max_delay_s
         self.max_queue, self.deadline_s = max_queue, deadline_s
-        self._items: deque[_Item] = deque()
+        self._items: deque[_Item[Job, Outcome]] = deque()
         self._arrived = asyncio.Event()
         self._closing = False
         self._batch_seconds = 0.01  # running estimate of one batch's engine time, for Retry-After
@@ -62,7 +75,7 @@ class BatchQueue:
         self.metrics.rejected.labels(self.model, self.op, reason).inc()
         return ApiError(status, reason, message, headers=headers)
 
-    async def submit(self, payload: Any) -> Any:
+    async def submit(self, payload: Job) -> Outcome:
         """Queue one item and wait for its own result (or exception)."""
         if self._closing:
             raise ApiError(503, "unavailable", "the service is shutting down")
@@ -86,9 +99,9 @@ class BatchQueue:
                 "deadline", 503, f"the {self.model} {self.op} request waited over {self.deadline_s:g} s; retry later"
             ) from None
 
-    def _take(self) -> list[_Item]:
+    def _take(self) -> list[_Item[Job, Outcome]]:
         """Up to max_batch items, skipping those whose caller already gave up."""
-        batch: list[_Item] = []
+        batch: list[_Item[Job, Outcome]] = []
         while self._items and len(batch) < self.max_batch:
             item = self._items.popleft()
             self.metrics.queue_depth.labels(self.model, self.op).dec()
@@ -119,7 +132,7 @@ class BatchQueue:
             for item in batch:
                 self.metrics.queue_wait.labels(self.model, self.op).observe(start - item.enqueued)
             self.metrics.batch_size.labels(self.model, self.op).observe(len(batch))
-            self.metrics.batches.labels(self.model, self.op, str(batch_bucket(len(batch)))).inc()
+            self.metrics.batches.labels(self.model, self.op, str(memory_bucket(len(batch)))).inc()
             results = await loop.run_in_executor(self.executor, self._run_each, [i.payload for i in batch])
             elapsed = time.monotonic() - start
             self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * elapsed
@@ -132,14 +145,14 @@ class BatchQueue:
                 else:
                     item.future.set_result(result)
 
-    def _run_each(self, payloads: list[Any]) -> list[Any]:
+    def _run_each(self, payloads: list[Job]) -> list[Outcome | BaseException]:
         """The batch function on the engine thread; if the batch fails as a whole, each item runs alone."""
         try:
             return self.run(payloads)
         except Exception as exc:
             if len(payloads) == 1:
                 return [exc]
-        out: list[Any] = []
+        out: list[Outcome | BaseException] = []
         for payload in payloads:
             try:
                 out.extend(self.run([payload]))
@@ -154,11 +167,6 @@ class BatchQueue:
         await self._task
 
 
-def batch_bucket(size: int) -> int:
-    """The fixed-shape bucket a batch of `size` items pads to; larger batches run in chunks of the largest."""
-    return bucket_for(min(size, MEMORY_BUCKETS[-1]), MEMORY_BUCKETS)
-
-
 class Batcher:
     """All queues of the service, sharing one engine thread."""
 
@@ -168,14 +176,14 @@ class Batcher:
             max_batch=max_batch, max_delay_s=max_delay_ms / 1000.0, max_queue=max_queue, deadline_s=deadline_s
         )
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ebmm-engine")
-        self.queues: dict[tuple[str, str], BatchQueue] = {}
+        self.queues: list[BatchQueue] = []
 
-    def add(self, model: str, op: str, run: BatchFn) -> None:
-        self.queues[(model, op)] = BatchQueue(model, op, run, self.executor, self.metrics, **self.options)
-
-    async def submit(self, model: str, op: str, payload: Any) -> Any:
-        return await self.queues[(model, op)].submit(payload)
+    def add(self, model: str, op: Op, run: BatchFn[Job, Outcome]) -> BatchQueue[Job, Outcome]:
+        """A new queue for `model`'s `op` calls, served by the shared engine thread."""
+        queue = BatchQueue(model, op, run, self.executor, self.metrics, **self.options)
+        self.queues.append(queue)
+        return queue
 
     async def drain(self) -> None:
-        await asyncio.gather(*(queue.drain() for queue in self.queues.values()))
+        await asyncio.gather(*(queue.drain() for queue in self.queues))
         self.executor.shutdown(wait=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 import orjson
 import torch
@@ -21,7 +20,7 @@ from fastapi import FastAPI
 
 from service.api.routes import health, memories, models
 from service.auth import ApiKeys
-from service.batch_ops import read_batch, write_batch
+from service.batch_ops import ModelQueues
 from service.batcher import Batcher
 from service.embedded_redis import EmbeddedRedis
 from service.errors import install_error_handlers
@@ -51,12 +50,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     quota = Quota(settings.tenant_max_memories, settings.tenant_max_floats)
     store = MemoryStore(url, settings.redis_timeout_s, quota, metrics, cluster=settings.redis_cluster)
     batcher = Batcher(metrics, settings.max_batch, settings.max_delay_ms, settings.max_queue, settings.deadline_s)
-    for name, engine in registry.engines.items():
-        batcher.add(name, "write", partial(write_batch, engine))
-        batcher.add(name, "read", partial(read_batch, engine))
+    queues = {name: ModelQueues.add(batcher, name, engine) for name, engine in registry.engines.items()}
     metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
     app.state.registry, app.state.store, app.state.redis_url, app.state.embedded = registry, store, url, embedded
-    app.state.memories = MemoryService(settings, registry, store, batcher, metrics)
+    app.state.memories = MemoryService(settings, registry, store, queues, metrics)
     try:
         yield
     finally:

@@ -14,8 +14,7 @@ import orjson
 
 from model.domains import Domain
 from service.arrays import check_patterns, check_queries, known_entries, to_matrix
-from service.batch_ops import ReadJob, ReadOutcome, WriteJob, WriteOutcome
-from service.batcher import Batcher
+from service.batch_ops import ModelQueues, ReadJob, WriteJob
 from service.errors import ApiError, not_found, too_large
 from service.metrics import Metrics
 from service.registry import ModelRegistry
@@ -49,10 +48,15 @@ class MemoryService:
     """The write / retrieve / get / delete logic shared by every route."""
 
     def __init__(
-        self, settings: Settings, registry: ModelRegistry, store: MemoryStore, batcher: Batcher, metrics: Metrics
+        self,
+        settings: Settings,
+        registry: ModelRegistry,
+        store: MemoryStore,
+        queues: dict[str, ModelQueues],
+        metrics: Metrics,
     ) -> None:
         self.settings, self.registry, self.store = settings, registry, store
-        self.batcher, self.metrics = batcher, metrics
+        self.queues, self.metrics = queues, metrics
 
     async def create(self, tenant: str, body: MemoryCreate, idempotency_key: str | None) -> dict[str, Any]:
         engine = self.registry.get(body.model)
@@ -81,7 +85,7 @@ class MemoryService:
             if existing is not None:
                 return await self._replay(tenant, existing, request_hash)
         try:
-            outcome: WriteOutcome = await self.batcher.submit(info.name, "write", WriteJob(patterns))
+            outcome = await self.queues[info.name].write.submit(WriteJob(patterns))
             now = time.time()
             memory = StoredMemory(
                 id=memory_id,
@@ -150,7 +154,7 @@ class MemoryService:
             mask = to_matrix(body.known_mask, body.known_mask_b64, body.shape, "known_mask", info.input_dim)
         mask_field = "known_mask" if body.known_mask is not None else "known_mask_b64"
         known = known_entries(queries, mask, engine.domain, mask_field, body.noisy)
-        outcome: ReadOutcome = await self.batcher.submit(info.name, "read", ReadJob(theta, queries, known))
+        outcome = await self.queues[info.name].read.submit(ReadJob(theta, queries, known))
         for energy in outcome.energies.tolist():
             self.metrics.retrieve_energy.labels(info.name).observe(energy)
         for fraction in outcome.changed.tolist():

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from model.buckets import MEMORY_BUCKETS
+from service.batcher import Op
 
-OPS = ("write", "read")
 REDIS_OPS = ("put", "get", "delete", "claim", "ping")
 ERROR_TYPES = (
     "unauthorized",
@@ -41,7 +41,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 # Write-time self-check: error bits out of D (binary) or MSE (images); 0 is perfect recall, the edges
 # resolve the first few bits where capacity is lost and the tail of an over-full memory.
 RECALL_ERROR_BUCKETS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
-# E(x̂) of a read state: the softplus energy is positive and of order a few units for trained models.
+# E(x̂) of a read state: a few units for trained models; negative values occur (learned offsets, the quadratic).
 ENERGY_BUCKETS = (-10.0, -1.0, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0)
 # Fraction of a query's entries the read changed: 0 = the query was already a stored pattern.
 FRACTION_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
@@ -117,7 +117,7 @@ class Metrics:
         for model, distortions in models.items():
             for distortion in distortions:
                 self.write_recall_error.labels(model, distortion)
-            for op in OPS:
+            for op in Op:
                 for family in (self.queue_wait, self.engine_seconds, self.batch_size, self.queue_depth):
                     family.labels(model, op)
                 for bucket in MEMORY_BUCKETS:

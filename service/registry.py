@@ -43,9 +43,4 @@ class ModelRegistry:
 
     def describe(self) -> list[dict[str, Any]]:
         """The ModelPublic bodies."""
-        out = []
-        for engine in self.engines.values():
-            info = asdict(engine.info)
-            info["kind"] = info.pop("energy")
-            out.append(info)
-        return out
+        return [asdict(engine.info) for engine in self.engines.values()]

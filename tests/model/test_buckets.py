@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.buckets import MEMORY_BUCKETS, QUERY_BUCKETS, bucket_for, chunks, pad_to
+from model.buckets import MEMORY_BUCKETS, QUERY_BUCKETS, bucket_for, chunks, memory_bucket, pad_to, query_bucket
 from model.engine import Engine
 from model.graphs import padded_write
 from model.memory import EnergyMemory
@@ -17,6 +17,12 @@ def test_bucket_selection() -> None:
     assert bucket_for(3, QUERY_BUCKETS) == 4
     with pytest.raises(ValueError, match="exceeds the largest bucket"):
         bucket_for(513, MEMORY_BUCKETS)
+
+
+def test_memory_bucket_caps_at_the_largest_and_query_bucket_is_a_power_of_two() -> None:
+    assert [memory_bucket(n) for n in (1, 2, 8, 9, 33, 512, 5000)] == [1, 8, 8, 32, 128, 512, 512]
+    assert [query_bucket(n) for n in QUERY_BUCKETS] == list(QUERY_BUCKETS)
+    assert [query_bucket(n) for n in (3, 5, 1000, 1025)] == [4, 8, 1024, 2048]
 
 
 def test_chunks_cover_every_row_once() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from service.batcher import Batcher, batch_bucket
+from service.batcher import Batcher, Op
 from service.errors import ApiError
 from service.metrics import Metrics
 
@@ -25,8 +25,8 @@ async def test_a_batch_closes_when_full_and_each_item_gets_its_own_result() -> N
         sizes.append(len(items))
         return [2 * i for i in items]
 
-    batcher.add("m", "read", double)
-    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit("m", "read", i) for i in range(8))), 5)
+    queue = batcher.add("m", Op.READ, double)
+    results = await asyncio.wait_for(asyncio.gather(*(queue.submit(i) for i in range(8))), 5)
     assert results == [2 * i for i in range(8)] and sizes == [4, 4]
     await batcher.drain()
 
@@ -34,8 +34,8 @@ async def test_a_batch_closes_when_full_and_each_item_gets_its_own_result() -> N
 async def test_a_batch_closes_after_the_delay() -> None:
     batcher = make(max_batch=64, max_delay_ms=20)
     sizes: list[int] = []
-    batcher.add("m", "read", lambda items: sizes.append(len(items)) or list(items))
-    assert await asyncio.gather(*(batcher.submit("m", "read", i) for i in range(3))) == [0, 1, 2]
+    queue = batcher.add("m", Op.READ, lambda items: sizes.append(len(items)) or list(items))
+    assert await asyncio.gather(*(queue.submit(i) for i in range(3))) == [0, 1, 2]
     assert sizes == [3]
     await batcher.drain()
 
@@ -46,8 +46,8 @@ async def test_one_bad_item_fails_alone() -> None:
     def inverse(items: Sequence[float]) -> list[float]:
         return [1.0 / x for x in items]  # one zero fails the batch; the batcher reruns items one by one
 
-    batcher.add("m", "read", inverse)
-    results = await asyncio.gather(*(batcher.submit("m", "read", x) for x in (1.0, 0.0, 4.0)), return_exceptions=True)
+    queue = batcher.add("m", Op.READ, inverse)
+    results = await asyncio.gather(*(queue.submit(x) for x in (1.0, 0.0, 4.0)), return_exceptions=True)
     assert results[0] == 1.0 and results[2] == 0.25 and isinstance(results[1], ZeroDivisionError)
     await batcher.drain()
 
@@ -55,13 +55,13 @@ async def test_one_bad_item_fails_alone() -> None:
 async def test_full_queue_is_429_with_retry_after_and_deadline_is_503() -> None:
     batcher = make(max_batch=1, max_delay_ms=0, max_queue=2, deadline_s=0.3)
     release = threading.Event()
-    batcher.add("m", "write", lambda items: release.wait(5) and list(items))
-    first = asyncio.ensure_future(batcher.submit("m", "write", 0))  # occupies the engine thread
+    queue = batcher.add("m", Op.WRITE, lambda items: release.wait(5) and list(items))
+    first = asyncio.ensure_future(queue.submit(0))  # occupies the engine thread
     await asyncio.sleep(0.05)
-    waiting = [asyncio.ensure_future(batcher.submit("m", "write", i)) for i in (1, 2)]
+    waiting = [asyncio.ensure_future(queue.submit(i)) for i in (1, 2)]
     await asyncio.sleep(0.01)
     with pytest.raises(ApiError) as full:
-        await batcher.submit("m", "write", 3)
+        await queue.submit(3)
     assert full.value.status == 429 and int(full.value.headers["Retry-After"]) >= 1
     for task in (first, *waiting):
         with pytest.raises(ApiError) as late:
@@ -77,20 +77,20 @@ async def test_full_queue_is_429_with_retry_after_and_deadline_is_503() -> None:
 
 async def test_drain_finishes_queued_items_and_refuses_new_ones() -> None:
     batcher = make(max_batch=2, max_delay_ms=0)
-    batcher.add("m", "read", lambda items: list(items))
-    pending = [asyncio.ensure_future(batcher.submit("m", "read", i)) for i in range(5)]
+    queue = batcher.add("m", Op.READ, lambda items: list(items))
+    pending = [asyncio.ensure_future(queue.submit(i)) for i in range(5)]
     await asyncio.sleep(0)
     await batcher.drain()
     assert [task.result() for task in pending] == list(range(5))
     with pytest.raises(ApiError, match="shutting down"):
-        await batcher.submit("m", "read", 9)
+        await queue.submit(9)
 
 
 async def test_each_batch_is_counted_under_the_bucket_it_pads_to() -> None:
     batcher = make(max_batch=64, max_delay_ms=20)
-    batcher.add("m", "read", lambda items: list(items))
-    await asyncio.gather(*(batcher.submit("m", "read", i) for i in range(9)))  # one batch of 9 -> bucket 32
-    await batcher.submit("m", "read", 9)  # alone -> bucket 1
+    queue = batcher.add("m", Op.READ, lambda items: list(items))
+    await asyncio.gather(*(queue.submit(i) for i in range(9)))  # one batch of 9 -> bucket 32
+    await queue.submit(9)  # alone -> bucket 1
     registry = batcher.metrics.registry
     counts = {
         bucket: registry.get_sample_value("ebmm_engine_batches_total", {"model": "m", "op": "read", "bucket": bucket})
@@ -98,7 +98,3 @@ async def test_each_batch_is_counted_under_the_bucket_it_pads_to() -> None:
     }
     assert counts == {"1": 1.0, "8": None, "32": 1.0}
     await batcher.drain()
-
-
-def test_batch_bucket_is_the_smallest_bucket_that_holds_the_batch() -> None:
-    assert [batch_bucket(n) for n in (1, 2, 8, 9, 33, 512, 5000)] == [1, 8, 8, 32, 128, 512, 512]
