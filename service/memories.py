@@ -24,6 +24,20 @@ from service.settings import Settings
 from service.store import MemoryStore, StoredMemory
 
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 64  # nested objects / arrays, the metadata object itself included
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """How deep `value` nests objects and arrays, counting no further than `limit` + 1 (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def new_memory_id() -> str:
@@ -58,9 +72,13 @@ class MemoryService:
         ttl = body.ttl_seconds or self.settings.default_ttl_seconds
         if ttl is not None and ttl > self.settings.max_ttl_seconds:
             raise ApiError(422, "validation", f"ttl_seconds must be ≤ {self.settings.max_ttl_seconds}", "ttl_seconds")
+        if json_depth(body.metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
+            # checked before anything is stored: a memory must render in every response that returns it
+            message = f"metadata nests JSON objects and arrays over {MAX_METADATA_DEPTH} levels deep"
+            raise ApiError(422, "validation", message, "metadata")
         try:
             metadata_bytes = orjson.dumps(body.metadata)
-        except orjson.JSONEncodeError as exc:  # nested over 255 levels, or an integer over 64 bits
+        except orjson.JSONEncodeError as exc:  # an integer over 64 bits
             raise ApiError(422, "validation", f"metadata cannot be stored as JSON: {exc}", "metadata") from exc
         if len(metadata_bytes) > MAX_METADATA_BYTES:
             message = f"metadata is {len(metadata_bytes)} bytes of JSON; at most {MAX_METADATA_BYTES}"
@@ -91,6 +109,7 @@ class MemoryService:
                 metadata=body.metadata,
                 theta=outcome.theta,
             )
+            orjson.dumps(memory.public())  # the 201 body renders (else this fails here, before anything is stored)
             await self.store.put(tenant, memory, info.writable_floats, ttl)
         except BaseException:
             if idempotency_key is not None:
