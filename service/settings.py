@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         False, description="REDIS_URL names a node of a Redis Cluster: discover its slots and follow redirects."
     )
     redis_timeout_s: float = Field(2.0, gt=0, description="Socket timeout of every Redis call.")
+    idempotency_ttl_s: int = Field(
+        24 * 3600, ge=1, description="How long a finished write's Idempotency-Key is kept (at most its memory's TTL)."
+    )
     max_batch: int = Field(64, ge=1, description="Items per engine call; 1 turns batching off.")
     max_delay_ms: float = Field(2.0, ge=0, description="How long a batch waits for more items after its first.")
     max_queue: int = Field(1024, ge=1, description="Waiting items per (model, op) queue before 429.")
@@ -54,3 +57,7 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+
+    def redis_operation_bound_s(self) -> float:
+        """The longest one Redis operation may take, retries included, before it is a 503."""
+        return 3 * self.redis_timeout_s

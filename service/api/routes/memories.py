@@ -17,7 +17,11 @@ MemoryId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 ERRORS = {
     401: {"model": ErrorBody, "description": "Missing or invalid API key."},
     404: {"model": ErrorBody, "description": "Unknown memory or model."},
-    409: {"model": ErrorBody, "description": "θ written by a different checkpoint, or unreadable."},
+    409: {
+        "model": ErrorBody,
+        "description": "θ written by a different checkpoint, or unreadable; or a write with this Idempotency-Key "
+        "still in progress (see Retry-After).",
+    },
     413: {"model": ErrorBody, "description": "Too many patterns / queries, body too large, or over the θ quota."},
     422: {"model": ErrorBody, "description": "Wrong dims, non-finite or out-of-domain values (field named)."},
     429: {"model": ErrorBody, "description": "Engine queue full (see Retry-After), or over the memory quota."},
