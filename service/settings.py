@@ -30,6 +30,9 @@ class Settings(BaseSettings):
         False, description="REDIS_URL names a node of a Redis Cluster: discover its slots and follow redirects."
     )
     redis_timeout_s: float = Field(2.0, gt=0, description="Socket timeout of every Redis call.")
+    redis_max_connections: int = Field(
+        64, ge=1, description="Redis connections per process; a call waits (up to deadline_s) for a free one."
+    )
     idempotency_ttl_s: int = Field(
         24 * 3600, ge=1, description="How long a finished write's Idempotency-Key is kept (at most its memory's TTL)."
     )

@@ -16,11 +16,14 @@ A write is one Lua script (atomic): drop expired memories from the usage, check 
 hash, its expiry and the usage together, so no reader sees half a memory and concurrent writes cannot pass a
 quota. Re-running it for the same id (a retried call) stores the memory once. A delete is one script too.
 Every call has a socket timeout and is timed (`ebmm_redis_operation_seconds{op}`); failures become a 503
-`redis` error, and the connection pool reconnects by itself once Redis is back.
+`redis` error, and the connection pool reconnects by itself once Redis is back. The pool is a blocking one of
+EBMM_REDIS_MAX_CONNECTIONS connections: a call waits for a free connection up to EBMM_DEADLINE_S, then gets a
+429 `overloaded` with Retry-After (a burst is not a Redis outage). `/readyz` pings over a connection of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,7 +36,7 @@ import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError, MaxConnectionsError, RedisError
 
 from service.errors import ApiError
 from service.metrics import Metrics
@@ -193,6 +196,22 @@ class StoredMemory:
         return theta
 
 
+class PoolExhausted(ConnectionError):
+    """No pooled connection became free within the pool's wait: the service is overloaded, Redis is fine."""
+
+
+class WaitingPool(redis.BlockingConnectionPool):
+    """redis-py's blocking pool, telling "no free connection in time" (PoolExhausted) from Redis being down."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)
+        except ConnectionError as exc:
+            if isinstance(exc.__cause__, asyncio.TimeoutError):  # the wait for a connection timed out
+                raise PoolExhausted(str(exc)) from exc
+            raise
+
+
 def corrupt(message: str) -> ApiError:
     """409: a stored memory that cannot be read (truncated, non-finite or missing fields): write it again."""
     return ApiError(409, "corrupt_theta", f"{message}; write it again")
@@ -201,18 +220,35 @@ def corrupt(message: str) -> ApiError:
 class MemoryStore:
     """Async access to memories in one Redis (shared by every replica of the service)."""
 
-    def __init__(self, url: str, timeout_s: float, quota: Quota, metrics: Metrics, cluster: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        quota: Quota,
+        metrics: Metrics,
+        cluster: bool = False,
+        max_connections: int = 64,
+        pool_wait_s: float = 10.0,
+    ) -> None:
         """`cluster`: `url` is a Redis Cluster node. Each operation's keys share the tenant's hash tag
-        (`ebmm:{tenant}:…`), so every script runs on one slot and the same code serves both kinds of Redis."""
+        (`ebmm:{tenant}:…`), so every script runs on one slot and the same code serves both kinds of Redis.
+        `max_connections` bounds the pool (per node for a cluster); a call waits up to `pool_wait_s` for one."""
         self.url, self.quota, self.metrics = url, quota, metrics
-        client = RedisCluster if cluster else redis.Redis
-        self.redis = client.from_url(
-            url,
+        self.pool_wait_s = pool_wait_s
+        options: dict[str, Any] = dict(
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             decode_responses=False,
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), retries=2),
         )
+        if cluster:  # a cluster client keeps a pool per node; over max_connections it refuses (MaxConnectionsError)
+            self.redis = RedisCluster.from_url(url, max_connections=max_connections, **options)
+            self.probe = self.redis
+        else:
+            pool = WaitingPool.from_url(url, max_connections=max_connections, timeout=pool_wait_s, **options)
+            self.redis = redis.Redis.from_pool(pool)
+            probe_pool = WaitingPool.from_url(url, max_connections=1, timeout=timeout_s, **options)
+            self.probe = redis.Redis.from_pool(probe_pool)
         self._put = self.redis.register_script(PUT_SCRIPT)
         self._delete = self.redis.register_script(DELETE_SCRIPT)
         self._claim = self.redis.register_script(CLAIM_SCRIPT)
@@ -220,12 +256,19 @@ class MemoryStore:
 
     async def close(self) -> None:
         await self.redis.aclose()
+        if self.probe is not self.redis:
+            await self.probe.aclose()
 
     @asynccontextmanager
     async def _call(self, op: str) -> AsyncIterator[None]:
         start = time.monotonic()
         try:
             yield
+        except (PoolExhausted, MaxConnectionsError) as exc:
+            self.metrics.redis_errors.labels(op).inc()
+            message = f"all Redis connections are busy (EBMM_REDIS_MAX_CONNECTIONS); retry later ({op})"
+            retry_after = str(max(1, round(self.pool_wait_s / 2)))
+            raise ApiError(429, "overloaded", message, headers={"Retry-After": retry_after}) from exc
         except (RedisError, OSError) as exc:
             self.metrics.redis_errors.labels(op).inc()
             raise ApiError(503, "redis", f"storage unavailable ({op}): {type(exc).__name__}: {exc}") from exc
@@ -235,7 +278,7 @@ class MemoryStore:
     async def ping(self) -> bool:
         try:
             async with self._call("ping"):
-                return bool(await self.redis.ping())
+                return bool(await self.probe.ping())
         except ApiError:
             return False
 

@@ -24,7 +24,10 @@ ERRORS = {
     },
     413: {"model": ErrorBody, "description": "Too many patterns / queries, body too large, or over the θ quota."},
     422: {"model": ErrorBody, "description": "Wrong dims, non-finite or out-of-domain values (field named)."},
-    429: {"model": ErrorBody, "description": "Engine queue full (see Retry-After), or over the memory quota."},
+    429: {
+        "model": ErrorBody,
+        "description": "Engine queue full or no free Redis connection (see Retry-After), or over the memory quota.",
+    },
     503: {"model": ErrorBody, "description": "Deadline passed waiting for the engine, or Redis unavailable."},
 }
 
@@ -71,7 +74,7 @@ async def retrieve(
     "/{memory_id}",
     operation_id="memories-get",
     response_model=MemoryPublic,
-    responses={code: ERRORS[code] for code in (401, 404, 409, 503)},
+    responses={code: ERRORS[code] for code in (401, 404, 409, 429, 503)},
     summary="A memory's metadata (no θ)",
 )
 async def get_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantDep) -> ORJSONResponse:
@@ -82,7 +85,7 @@ async def get_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantD
     "/{memory_id}",
     operation_id="memories-delete",
     status_code=204,
-    responses={code: ERRORS[code] for code in (401, 404, 503)},
+    responses={code: ERRORS[code] for code in (401, 404, 429, 503)},
     summary="Delete",
 )
 async def delete_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantDep) -> Response:
