@@ -24,6 +24,7 @@ EBMM_REDIS_MAX_CONNECTIONS connections: a call waits for a free connection up to
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,9 +38,12 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, MaxConnectionsError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from service.errors import ApiError
 from service.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 # KEYS: memory hash, index, sizes, floats[, Idempotency-Key claim]. ARGV: id, floats, now, expiry score, ttl
 # ("" = none), max memories, max floats, the claim's in-progress value ("" = no key), the finished claim's TTL
@@ -269,9 +273,12 @@ class MemoryStore:
             message = f"all Redis connections are busy (EBMM_REDIS_MAX_CONNECTIONS); retry later ({op})"
             retry_after = str(max(1, round(self.pool_wait_s / 2)))
             raise ApiError(429, "overloaded", message, headers={"Retry-After": retry_after}) from exc
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             self.metrics.redis_errors.labels(op).inc()
-            raise ApiError(503, "redis", f"storage unavailable ({op}): {type(exc).__name__}: {exc}") from exc
+            log.warning("Redis %s failed: %s: %s", op, type(exc).__name__, exc)  # details in the log, not the body
+            timed_out = isinstance(exc, TimeoutError | RedisTimeout) or "timeout" in str(exc).lower()
+            reason = "Timeout: Redis did not answer in time" if timed_out else "Redis is unreachable"
+            raise ApiError(503, "redis", f"storage unavailable ({op}): {reason}; retry later") from exc
         finally:
             self.metrics.redis_seconds.labels(op).observe(time.monotonic() - start)
 
