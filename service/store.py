@@ -244,6 +244,10 @@ class MemoryStore:
             socket_connect_timeout=timeout_s,
             decode_responses=False,
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.005), retries=2),
+            # nothing to read back on a (re)connect, neither HELLO (RESP3) nor CLIENT SETINFO: a hung Redis let
+            # each time out, inside the reconnect's own retries, so an operation took ~7 timeouts, not 3 tries
+            protocol=2,
+            driver_info=None,
         )
         if cluster:  # a cluster client keeps a pool per node; over max_connections it refuses (MaxConnectionsError)
             self.redis = RedisCluster.from_url(url, max_connections=max_connections, **options)
