@@ -99,6 +99,16 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def authenticate_headers(keys: ApiKeys | None, authorization: str | None, api_key: str | None) -> str:
+    """The tenant of a request's raw `Authorization` / `X-API-Key` headers (checked before its body is read)."""
+    bearer = None
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            bearer = credentials.strip() or None
+    return authenticate(keys, bearer, api_key)
+
+
 def authenticate(keys: ApiKeys | None, bearer: str | None, api_key: str | None) -> str:
     """The request's tenant from `Authorization: Bearer <key>` or `X-API-Key: <key>`; 401 when neither is valid."""
     if keys is None:

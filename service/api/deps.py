@@ -43,7 +43,11 @@ async def caller_tenant(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     api_key: Annotated[str | None, Security(_api_key)],
 ) -> str:
-    """The caller's tenant (401 without a valid key); every memory route is scoped to it."""
+    """The caller's tenant (401 without a valid key); every memory route is scoped to it. Memory routes checked
+    the key before reading the body (`ORJSONRoute`): their tenant is in `request.state`."""
+    tenant = getattr(request.state, "tenant", None)
+    if tenant is not None:
+        return tenant
     return authenticate(request.app.state.api_keys, bearer.credentials if bearer else None, api_key)
 
 
