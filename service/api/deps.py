@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.auth import authenticate
+from service.auth import authenticate_headers
 from service.memories import MemoryService
 from service.metrics import Metrics
 from service.registry import ModelRegistry
@@ -48,7 +48,8 @@ async def caller_tenant(
     tenant = getattr(request.state, "tenant", None)
     if tenant is not None:
         return tenant
-    return authenticate(request.app.state.api_keys, bearer.credentials if bearer else None, api_key)
+    headers = request.headers  # the raw headers: `bearer` is None for any other scheme, which must be a 401
+    return authenticate_headers(request.app.state.api_keys, headers.get("authorization"), headers.get("x-api-key"))
 
 
 MemoriesDep = Annotated[MemoryService, Depends(_memories)]
