@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     max_queue: int = Field(1024, ge=1, description="Waiting items per (model, op) queue before 429.")
     deadline_s: float = Field(10.0, gt=0, description="A request waiting longer than this for the engine gets 503.")
     max_body_bytes: int = Field(16 * 2**20, ge=1024, description="Larger request bodies get 413 before parsing.")
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="Request line and headers over this get 400 (ebmm serve; h11's limit)."
+    )
+    request_read_timeout_s: float = Field(
+        30.0, gt=0, description="A request's headers and body must arrive within this, else the connection closes."
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections per process (ebmm serve); beyond it new requests get 503 at once."
+    )
     max_queries: int = Field(1024, ge=1, description="Queries per retrieve request; more get 413.")
     default_ttl_seconds: int | None = Field(None, ge=1, description="TTL of memories written without ttl_seconds.")
     max_ttl_seconds: int = Field(365 * 24 * 3600, ge=1, description="Largest accepted ttl_seconds.")
