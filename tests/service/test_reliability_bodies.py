@@ -15,10 +15,10 @@ import pytest
 from .conftest import KEYS, TENANT
 
 
-def _send_headers_only(url: str, headers: str) -> bytes:
-    """POST /memories declaring a 200 KB body that never comes; what the server answers within 5 s."""
+def _send_headers_only(url: str, headers: str, wait_s: float = 5.0) -> bytes:
+    """POST /memories declaring a 200 KB body that never comes; what the server answers within `wait_s`."""
     host, port = url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
+    with socket.create_connection((host, int(port)), timeout=wait_s) as sock:
         request = f"POST /memories HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}"
         sock.sendall(f"{request}Content-Length: 200000\r\n\r\n".encode())
         sock.sendall(b'{"model": "tiny", "patterns": [')  # a start, then nothing
@@ -34,7 +34,7 @@ def test_the_key_is_checked_before_the_body_is_read(server) -> None:
         assert answer.startswith(b"HTTP/1.1 401"), (headers, answer[:200])
         assert b'"unauthorized"' in answer
     # a valid key: the server waits for the body, as it should
-    assert _send_headers_only(server.url, f"Authorization: Bearer {KEYS[TENANT]}\r\n") == b""
+    assert _send_headers_only(server.url, f"Authorization: Bearer {KEYS[TENANT]}\r\n", wait_s=1.0) == b""
 
 
 @pytest.mark.xfail(
