@@ -342,6 +342,7 @@ def serve(
     import uvicorn
 
     from service.embedded_redis import EmbeddedRedis
+    from service.http_protocol import uvicorn_options
     from service.settings import Settings
 
     settings = Settings()
@@ -357,6 +358,7 @@ def serve(
             port=settings.port if port is None else port,
             workers=workers,
             log_level=log_level,
+            **uvicorn_options(settings),  # header size, request read timeout, connection limit
         )
     finally:
         if embedded is not None:

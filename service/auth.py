@@ -85,9 +85,10 @@ class ApiKeys:
             )
         return cls(tuple(entries))
 
-    def tenant_of(self, key: str) -> str | None:
-        """The tenant of a presented key, or None; compares against every entry in constant time."""
-        digest = hashlib.sha256(key.encode()).digest()
+    def tenant_of(self, key: str | bytes) -> str | None:
+        """The tenant of a presented key (bytes as sent, or text as UTF-8), or None; compares against every
+        entry in constant time."""
+        digest = hashlib.sha256(key if isinstance(key, bytes) else key.encode()).digest()
         found = None
         for stored, tenant in self.entries:
             if hmac.compare_digest(stored, digest):
@@ -99,6 +100,17 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def authenticate_headers(keys: ApiKeys | None, authorization: str | None, api_key: str | None) -> str:
+    """The tenant of a request's raw `Authorization` / `X-API-Key` headers (checked before its body is read)."""
+    bearer = None
+    if authorization:  # one rule: an Authorization header must be Bearer, whatever else the request carries
+        scheme, _, credentials = authorization.partition(" ")
+        if keys is not None and scheme.lower() != "bearer":
+            raise unauthorized("Authorization must be `Bearer <key>` (or send only `X-API-Key: <key>`)")
+        bearer = credentials.strip() or None
+    return authenticate(keys, bearer, api_key)
+
+
 def authenticate(keys: ApiKeys | None, bearer: str | None, api_key: str | None) -> str:
     """The request's tenant from `Authorization: Bearer <key>` or `X-API-Key: <key>`; 401 when neither is valid."""
     if keys is None:
@@ -106,7 +118,11 @@ def authenticate(keys: ApiKeys | None, bearer: str | None, api_key: str | None) 
     presented = bearer or api_key
     if not presented:
         raise unauthorized("missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
-    tenant = keys.tenant_of(presented)
+    try:  # header values reach us as latin-1 text: encoding it back gives the bytes sent (a UTF-8 key's bytes)
+        raw: str | bytes = presented.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = presented
+    tenant = keys.tenant_of(raw)
     if tenant is None:
         raise unauthorized("invalid API key")
     return tenant

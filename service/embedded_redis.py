@@ -7,15 +7,22 @@ which stays the same across `stop()` / `start()`, so clients reconnect to a rest
 The server gets SIGTERM when the thread that started it dies (Linux PR_SET_PDEATHSIG), so a killed API never
 leaves it behind; one left by other means is refused, not shared. One app owns the server of a data dir;
 `ebmm serve --workers N` starts it once and hands workers its URL.
+
+The server is supervised: a thread started by `start()` notices when it dies (SIGKILL, OOM killer, a crash)
+and starts it again on the same data dir and socket (Redis replays its AOF, so nothing acknowledged is lost);
+clients reconnect by themselves. If it cannot be restarted for RESTART_GRACE_S, `healthy` turns false and the
+API's `/healthz` fails, so an orchestrator restarts the whole process.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Literal
@@ -30,6 +37,10 @@ LOG_FILE = "redis.log"
 SOCKET_FILE = "redis.sock"
 MAX_SOCKET_PATH = 100  # sockaddr_un holds 108 bytes
 _PR_SET_PDEATHSIG = 1
+SUPERVISE_INTERVAL_S = 0.1
+RESTART_GRACE_S = 30.0
+
+log = logging.getLogger(__name__)
 
 
 def _die_with_parent() -> None:
@@ -56,13 +67,57 @@ class EmbeddedRedis:
         self._temp_dir = None if short_enough else Path(tempfile.mkdtemp(prefix="ebmm-redis-"))
         self.socket = (self._temp_dir or self.data_dir) / SOCKET_FILE
         self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._down_since: float | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    @property
+    def healthy(self) -> bool:
+        """False once the server has been down, and not restarted, for RESTART_GRACE_S."""
+        down_since = self._down_since
+        return down_since is None or time.monotonic() - down_since < RESTART_GRACE_S
+
     def start(self, timeout_s: float = 30.0) -> str:
-        """Start the server on `data_dir` (loading what it saved before), wait until it answers; its URL."""
+        """Start the server on `data_dir` (loading what it saved before), wait until it answers, and supervise
+        it (restart it whenever it dies, until `stop()`); its URL."""
+        with self._lock:
+            url = self._launch(timeout_s)
+            self._stopping.clear()
+            if self._supervisor is None or not self._supervisor.is_alive():
+                self._supervisor = threading.Thread(target=self._supervise, name="ebmm-redis-supervisor", daemon=True)
+                self._supervisor.start()
+        return url
+
+    def _supervise(self) -> None:
+        """Restart the server whenever it exits unasked. It runs on this thread (which lives until `stop()`),
+        so PR_SET_PDEATHSIG ties the restarted server to the supervisor, not to a short-lived caller."""
+        backoff = SUPERVISE_INTERVAL_S
+        while not self._stopping.wait(SUPERVISE_INTERVAL_S if self._down_since is None else backoff):
+            with self._lock:
+                process = self.process  # None after a restart that failed
+                if self._stopping.is_set() or (process is not None and process.poll() is None):
+                    continue
+                if self._down_since is None:
+                    self._down_since = time.monotonic()
+                    code = None if process is None else process.returncode
+                    log.error("embedded redis-server exited with %s; restarting it", code)
+                try:
+                    self._launch(RESTART_GRACE_S)
+                except (RuntimeError, OSError) as exc:
+                    log.error("embedded redis-server did not restart: %s", exc)
+                    backoff = min(2 * backoff, 5.0)
+                    continue
+                self.restarts += 1
+                self._down_since, backoff = None, SUPERVISE_INTERVAL_S
+                log.warning("embedded redis-server restarted (restart %d), pid %d", self.restarts, self.process.pid)
+
+    def _launch(self, timeout_s: float) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.socket.parent.mkdir(mode=0o700, exist_ok=True)
         self._wait_for_previous(self.data_dir / PID_FILE, timeout_s)
@@ -85,7 +140,7 @@ class EmbeddedRedis:
                 except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
                     pass
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
+                    self._terminate()
                     raise RuntimeError(f"embedded redis-server did not start; see {self.data_dir / LOG_FILE}")
                 time.sleep(0.02)
 
@@ -101,7 +156,19 @@ class EmbeddedRedis:
             time.sleep(0.05)
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM: Redis fsyncs the AOF, saves the RDB and exits; wait for that (then SIGKILL)."""
+        """Stop supervising, then SIGTERM: Redis fsyncs the AOF, saves the RDB and exits; wait (then SIGKILL)."""
+        self._stopping.set()
+        supervisor = self._supervisor
+        if supervisor is not None and supervisor is not threading.current_thread():
+            supervisor.join()
+        with self._lock:
+            self._down_since = None
+            self._terminate(timeout_s)
+        if self._temp_dir is not None and self._temp_dir.exists():
+            self.socket.unlink(missing_ok=True)
+            os.rmdir(self._temp_dir)
+
+    def _terminate(self, timeout_s: float = 30.0) -> None:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -110,6 +177,3 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if self._temp_dir is not None and self._temp_dir.exists():
-            self.socket.unlink(missing_ok=True)
-            os.rmdir(self._temp_dir)

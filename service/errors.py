@@ -6,12 +6,16 @@ sends can produce a 500.
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from service.responses import ORJSONResponse
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -87,4 +91,5 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:
-        return respond(request, ApiError(500, "internal", f"internal error: {type(exc).__name__}"))
+        log.error("500 on %s %s", request.method, request.url.path, exc_info=exc)  # the details go to the log only
+        return respond(request, ApiError(500, "internal", "internal error; it has been logged"))

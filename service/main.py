@@ -48,7 +48,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)
         url = embedded.start()  # on this thread: the server's lifetime is tied to the thread that starts it
     quota = Quota(settings.tenant_max_memories, settings.tenant_max_floats)
-    store = MemoryStore(url, settings.redis_timeout_s, quota, metrics, cluster=settings.redis_cluster)
+    store = MemoryStore(
+        url,
+        settings.redis_timeout_s,
+        quota,
+        metrics,
+        cluster=settings.redis_cluster,
+        max_connections=settings.redis_max_connections,
+        pool_wait_s=settings.deadline_s,
+    )
     batcher = Batcher(metrics, settings.max_batch, settings.max_delay_ms, settings.max_queue, settings.deadline_s)
     queues = {name: ModelQueues.add(batcher, name, engine) for name, engine in registry.engines.items()}
     metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})

@@ -5,7 +5,9 @@ Every operation is scoped to the caller's tenant: ids, Idempotency-Keys and quot
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import math
 import secrets
 import time
 from typing import Any
@@ -20,9 +22,23 @@ from service.metrics import Metrics
 from service.registry import ModelRegistry
 from service.schemas import MemoryCreate, RetrieveRequest
 from service.settings import Settings
-from service.store import MemoryStore, StoredMemory
+from service.store import Claim, MemoryStore, StoredMemory
 
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 64  # nested objects / arrays, the metadata object itself included
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """How deep `value` nests objects and arrays, counting no further than `limit` + 1 (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def new_memory_id() -> str:
@@ -70,20 +86,32 @@ class MemoryService:
         ttl = body.ttl_seconds or self.settings.default_ttl_seconds
         if ttl is not None and ttl > self.settings.max_ttl_seconds:
             raise ApiError(422, "validation", f"ttl_seconds must be ≤ {self.settings.max_ttl_seconds}", "ttl_seconds")
+        if json_depth(body.metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
+            # checked before anything is stored: a memory must render in every response that returns it
+            message = f"metadata nests JSON objects and arrays over {MAX_METADATA_DEPTH} levels deep"
+            raise ApiError(422, "validation", message, "metadata")
         try:
             metadata_bytes = orjson.dumps(body.metadata)
-        except orjson.JSONEncodeError as exc:  # nested over 255 levels, or an integer over 64 bits
+        except orjson.JSONEncodeError as exc:  # an integer over 64 bits
             raise ApiError(422, "validation", f"metadata cannot be stored as JSON: {exc}", "metadata") from exc
         if len(metadata_bytes) > MAX_METADATA_BYTES:
             message = f"metadata is {len(metadata_bytes)} bytes of JSON; at most {MAX_METADATA_BYTES}"
             raise too_large(message, "metadata")
 
         memory_id = new_memory_id()
+        claim = None
         if idempotency_key is not None:
-            request_hash = hashlib.sha256(patterns.tobytes() + metadata_bytes + info.name.encode()).hexdigest()[:16]
-            existing = await self.store.claim(tenant, idempotency_key, f"{memory_id} {request_hash}", ttl)
-            if existing is not None:
-                return await self._replay(tenant, existing, request_hash)
+            # the whole request: patterns, metadata, model and the asked-for TTL (a retry that changes only the
+            # TTL is another request: 422, never a silently dropped TTL)
+            asked = b"" if body.ttl_seconds is None else str(body.ttl_seconds).encode()
+            digest = hashlib.sha256(patterns.tobytes() + metadata_bytes + info.name.encode() + b"\0" + asked)
+            request_hash = digest.hexdigest()[:16]
+            claim_value = f"{memory_id} {request_hash}"
+            replayed = await self._claim_or_replay(tenant, idempotency_key, claim_value, request_hash)
+            if replayed is not None:
+                return replayed
+            done_ttl_s = self.settings.idempotency_ttl_s if ttl is None else min(ttl, self.settings.idempotency_ttl_s)
+            claim = (idempotency_key, claim_value, done_ttl_s * 1000)
         try:
             outcome = await self.queues[info.name].write.submit(WriteJob(patterns))
             now = time.time()
@@ -99,32 +127,59 @@ class MemoryService:
                 metadata=body.metadata,
                 theta=outcome.theta,
             )
-            await self.store.put(tenant, memory, info.writable_floats, ttl)
+            orjson.dumps(memory.public())  # the 201 body renders (else this fails here, before anything is stored)
+            await self.store.put(tenant, memory, info.writable_floats, ttl, claim)
         except BaseException:
-            if idempotency_key is not None:
-                await self.store.release(tenant, idempotency_key)
+            if claim is not None:  # only if still in progress: a write Redis stored (then failed to answer) stays
+                await self.store.release(tenant, claim[0], claim[1])
             raise
         self.metrics.memories_written.labels(info.name).inc()
         for name, mean in outcome.recall_errors.items():
             self.metrics.write_recall_error.labels(info.name, name).observe(mean)
         return memory.public()
 
-    async def _replay(self, tenant: str, claim: str, request_hash: str) -> dict[str, Any]:
-        """A retried write: the memory the first attempt wrote, if the body is the same."""
-        memory_id, _, claimed_hash = claim.partition(" ")
-        if claimed_hash != request_hash:
-            raise ApiError(
-                422,
-                "idempotency_conflict",
-                "this Idempotency-Key was used for a different request body",
-                "Idempotency-Key",
-            )
-        memory = await self.store.get(tenant, memory_id)
-        if memory is None:
-            raise ApiError(
-                409, "idempotency_conflict", "a write with this Idempotency-Key is still in progress", "Idempotency-Key"
-            )
-        return memory.public()
+    def claim_ttl_ms(self) -> int:
+        """How long an in-progress claim lives: the engine deadline plus two bounded Redis calls and a second.
+        A write is answered (or has failed) by then, so a claim left by a crash frees itself within this."""
+        bound = self.settings.deadline_s + 2 * self.settings.redis_operation_bound_s() + 1.0
+        return math.ceil(bound * 1000)
+
+    async def _claim_or_replay(self, tenant: str, key: str, value: str, request_hash: str) -> dict[str, Any] | None:
+        """Claim the Idempotency-Key (None: this request writes), or the memory a write with it stored.
+
+        The same key with another body is a 422. While another request with the key is in progress this one
+        waits for it (up to EBMM_DEADLINE_S) and returns its memory; past that, a 409 with Retry-After. A claim
+        whose memory was deleted or has expired is freed: the key then writes a new memory."""
+        give_up = asyncio.get_running_loop().time() + self.settings.deadline_s
+        pause = 0.01
+        while True:
+            existing: Claim | None = await self.store.claim(tenant, key, value, self.claim_ttl_ms())
+            if existing is None:
+                return None
+            if existing.request_hash != request_hash:
+                raise ApiError(
+                    422,
+                    "idempotency_conflict",
+                    "this Idempotency-Key was used for a different request body",
+                    "Idempotency-Key",
+                )
+            memory = await self.store.get(tenant, existing.memory_id)
+            if memory is not None:
+                return memory.public()
+            if existing.done or existing.ttl_ms < 0:  # deleted / expired, or a claim of an older version: stale
+                await self.store.release(tenant, key, existing.value)
+                continue
+            if asyncio.get_running_loop().time() + pause > give_up:
+                retry_after = max(1, math.ceil(existing.ttl_ms / 1000))
+                raise ApiError(
+                    409,
+                    "idempotency_conflict",
+                    "a write with this Idempotency-Key is still in progress; retry later",
+                    "Idempotency-Key",
+                    headers={"Retry-After": str(retry_after)},
+                )
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 0.2)
 
     async def get(self, tenant: str, memory_id: str) -> StoredMemory:
         """The tenant's memory; 404 also for another tenant's id (whether it exists is not revealed)."""

@@ -25,6 +25,7 @@ ERROR_TYPES = (
     "quota_exceeded",
     "idempotency_conflict",
     "queue_full",
+    "overloaded",
     "deadline",
     "unavailable",
     "redis",

@@ -30,11 +30,26 @@ class Settings(BaseSettings):
         False, description="REDIS_URL names a node of a Redis Cluster: discover its slots and follow redirects."
     )
     redis_timeout_s: float = Field(2.0, gt=0, description="Socket timeout of every Redis call.")
+    redis_max_connections: int = Field(
+        64, ge=1, description="Redis connections per process; a call waits (up to deadline_s) for a free one."
+    )
+    idempotency_ttl_s: int = Field(
+        24 * 3600, ge=1, description="How long a finished write's Idempotency-Key is kept (at most its memory's TTL)."
+    )
     max_batch: int = Field(64, ge=1, description="Items per engine call; 1 turns batching off.")
     max_delay_ms: float = Field(2.0, ge=0, description="How long a batch waits for more items after its first.")
     max_queue: int = Field(1024, ge=1, description="Waiting items per (model, op) queue before 429.")
     deadline_s: float = Field(10.0, gt=0, description="A request waiting longer than this for the engine gets 503.")
     max_body_bytes: int = Field(16 * 2**20, ge=1024, description="Larger request bodies get 413 before parsing.")
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="Request line and headers over this get 400 (ebmm serve; h11's limit)."
+    )
+    request_read_timeout_s: float = Field(
+        30.0, gt=0, description="A request's headers and body must arrive within this, else the connection closes."
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections per process (ebmm serve); beyond it new requests get 503 at once."
+    )
     max_queries: int = Field(1024, ge=1, description="Queries per retrieve request; more get 413.")
     default_ttl_seconds: int | None = Field(None, ge=1, description="TTL of memories written without ttl_seconds.")
     max_ttl_seconds: int = Field(365 * 24 * 3600, ge=1, description="Largest accepted ttl_seconds.")
@@ -54,3 +69,7 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+
+    def redis_operation_bound_s(self) -> float:
+        """The longest one Redis operation may take, retries included, before it is a 503."""
+        return 3 * self.redis_timeout_s

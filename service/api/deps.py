@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.auth import authenticate
+from service.auth import authenticate_headers
 from service.memories import MemoryService
 from service.metrics import Metrics
 from service.registry import ModelRegistry
@@ -43,8 +43,13 @@ async def caller_tenant(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     api_key: Annotated[str | None, Security(_api_key)],
 ) -> str:
-    """The caller's tenant (401 without a valid key); every memory route is scoped to it."""
-    return authenticate(request.app.state.api_keys, bearer.credentials if bearer else None, api_key)
+    """The caller's tenant (401 without a valid key); every memory route is scoped to it. Memory routes checked
+    the key before reading the body (`ORJSONRoute`): their tenant is in `request.state`."""
+    tenant = getattr(request.state, "tenant", None)
+    if tenant is not None:
+        return tenant
+    headers = request.headers  # the raw headers: `bearer` is None for any other scheme, which must be a 401
+    return authenticate_headers(request.app.state.api_keys, headers.get("authorization"), headers.get("x-api-key"))
 
 
 MemoriesDep = Annotated[MemoryService, Depends(_memories)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.api.deps import MetricsDep, RegistryDep, StoreDep
@@ -12,8 +12,17 @@ from service.schemas import Health, Readiness
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", operation_id="health-live", response_model=Health, summary="The process is alive")
-async def healthz() -> ORJSONResponse:
+@router.get(
+    "/healthz",
+    operation_id="health-live",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "The embedded Redis died and could not be restarted."}},
+    summary="The process is alive",
+)
+async def healthz(request: Request) -> ORJSONResponse:
+    embedded = request.app.state.embedded
+    if embedded is not None and not embedded.healthy:  # restart the process: its embedded Redis is gone
+        return ORJSONResponse({"status": "embedded redis down"}, status_code=503)
     return ORJSONResponse({"status": "ok"})
 
 

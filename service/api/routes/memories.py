@@ -17,10 +17,17 @@ MemoryId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-
 ERRORS = {
     401: {"model": ErrorBody, "description": "Missing or invalid API key."},
     404: {"model": ErrorBody, "description": "Unknown memory or model."},
-    409: {"model": ErrorBody, "description": "θ written by a different checkpoint, or unreadable."},
+    409: {
+        "model": ErrorBody,
+        "description": "θ written by a different checkpoint, or unreadable; or a write with this Idempotency-Key "
+        "still in progress (see Retry-After).",
+    },
     413: {"model": ErrorBody, "description": "Too many patterns / queries, body too large, or over the θ quota."},
     422: {"model": ErrorBody, "description": "Wrong dims, non-finite or out-of-domain values (field named)."},
-    429: {"model": ErrorBody, "description": "Engine queue full (see Retry-After), or over the memory quota."},
+    429: {
+        "model": ErrorBody,
+        "description": "Engine queue full or no free Redis connection (see Retry-After), or over the memory quota.",
+    },
     503: {"model": ErrorBody, "description": "Deadline passed waiting for the engine, or Redis unavailable."},
 }
 
@@ -67,7 +74,7 @@ async def retrieve(
     "/{memory_id}",
     operation_id="memories-get",
     response_model=MemoryPublic,
-    responses={code: ERRORS[code] for code in (401, 404, 409, 503)},
+    responses={code: ERRORS[code] for code in (401, 404, 409, 429, 503)},
     summary="A memory's metadata (no θ)",
 )
 async def get_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantDep) -> ORJSONResponse:
@@ -78,7 +85,7 @@ async def get_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantD
     "/{memory_id}",
     operation_id="memories-delete",
     status_code=204,
-    responses={code: ERRORS[code] for code in (401, 404, 503)},
+    responses={code: ERRORS[code] for code in (401, 404, 429, 503)},
     summary="Delete",
 )
 async def delete_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantDep) -> Response:
