@@ -73,6 +73,9 @@ def train(
     distortions: Annotated[
         str | None, typer.Option(help="Comma-separated distortion families to train on (default: the domain's).")
     ] = None,
+    query_l1_prior: Annotated[
+        bool | None, typer.Option(help="Reads soft-threshold x − q (an L1 prior that few entries are wrong).")
+    ] = None,
     learned_read_start: Annotated[
         bool | None, typer.Option(help="Learn where free entries start a read (c + s·(q − c)).")
     ] = None,
@@ -106,6 +109,7 @@ def train(
     additions = {
         "distortions": None if distortions is None else tuple(distortions.split(",")),
         "learned_read_start": learned_read_start,
+        "query_l1_prior": query_l1_prior,
         "quadratic_energy": quadratic_energy,
         "quadratic_rank": quadratic_rank,
         "init_quadratic_strength": init_quadratic_strength,

@@ -55,7 +55,8 @@ def checkpoint_hash(directory: str | Path) -> str:
 
 
 # The per-step rates of the unrolled loops (log space): [T, …] for writing, [K] for reading.
-STEP_PARAMETERS = {"log_write_lr": "write_steps", "log_read_lr": "read_steps"}
+STEP_PARAMETERS = {"log_write_lr": "write_steps", "log_read_lr": "read_steps", "log_l1_threshold": "read_steps"}
+REQUIRED_STEP_PARAMETERS = ("log_write_lr", "log_read_lr")  # the others exist only with their option
 # Extra write steps start at this fraction of the last learned write rate. Measured on binary128 (T = 5 -> 7,
 # no training): repeating the last rate overshoots (24 error bits at N = 96), a fifth of it gives 4.0.
 EXTRA_WRITE_RATE_FRACTION = 0.2
@@ -69,6 +70,8 @@ def resize_steps(tensors: dict[str, torch.Tensor], config: ModelConfig) -> dict[
     """
     resized = dict(tensors)
     for name, field_name in STEP_PARAMETERS.items():
+        if name not in tensors:
+            continue
         rates, steps = tensors[name], getattr(config, field_name)
         extra = rates[-1:].expand(max(0, steps - len(rates)), *rates.shape[1:])
         if name == "log_write_lr":
@@ -84,7 +87,8 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu", *
     """
     unknown = set(loop_steps) - set(STEP_PARAMETERS.values())
     if unknown:
-        raise ValueError(f"only {sorted(STEP_PARAMETERS.values())} can be changed at load time, not {sorted(unknown)}")
+        changeable = sorted(set(STEP_PARAMETERS.values()))
+        raise ValueError(f"only {changeable} can be changed at load time, not {sorted(unknown)}")
     config = read_config(directory)
     weights = Path(directory) / WEIGHTS_FILE
     if not weights.is_file():
@@ -92,8 +96,8 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu", *
     tensors = load_file(str(weights))
     if loop_steps:
         config = config.replace(**loop_steps)
-        if not set(STEP_PARAMETERS) <= set(tensors):
-            raise CheckpointError(f"checkpoint {directory}: missing per-step rates {sorted(STEP_PARAMETERS)}")
+        if not set(REQUIRED_STEP_PARAMETERS) <= set(tensors):
+            raise CheckpointError(f"checkpoint {directory}: missing per-step rates {list(REQUIRED_STEP_PARAMETERS)}")
         tensors = resize_steps(tensors, config)
     memory = EnergyMemory(config)
     expected = memory.state_dict()

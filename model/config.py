@@ -73,6 +73,11 @@ class ModelConfig:
     # Start a read's free entries at c + s·(q − c) (c: the middle of the value range, s ∈ (0, 1) learned) rather
     # than at the query q: an entry that may be wrong starts inside the box, where the energy's gradient can
     # carry it across, and erased entries (q = c) start where they always did.
+    # Each read step also soft-thresholds x − q on the free entries that carry a value (the proximal step of
+    # τ_k ‖x − q‖₁, τ_k learned per step from init_l1_threshold): the answer should differ from the query in few
+    # entries. Erased entries (q = the middle of the range) are not affected.
+    query_l1_prior: bool = False
+    init_l1_threshold: float = 0.2
     learned_read_start: bool = False
     init_read_start: float = 0.5
     training: dict[str, Any] = field(default_factory=dict)

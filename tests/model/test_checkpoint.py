@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from model.checkpoint import (
     EXTRA_WRITE_RATE_FRACTION,
     CheckpointError,
+    adapt,
     checkpoint_hash,
     load_checkpoint,
     save_checkpoint,
@@ -87,3 +88,17 @@ def test_loading_with_more_or_fewer_steps_resizes_the_per_step_rates(tmp_path: P
     assert torch.equal(shorter.energy.theta_bar, memory.energy.theta_bar)
     with pytest.raises(ValueError, match="meta_hidden"):
         load_checkpoint(tmp_path, meta_hidden=8)
+
+
+def test_adapt_adds_new_terms_and_keeps_every_learned_tensor(tmp_path: Path, tiny_config: ModelConfig) -> None:
+    memory = EnergyMemory(tiny_config)
+    grown = adapt(memory, distortions=("erase", "flip"), query_l1_prior=True, init_l1_threshold=0.3)
+    assert grown.config.distortions == ("erase", "flip")
+    for name, tensor in memory.state_dict().items():
+        assert torch.equal(grown.state_dict()[name], tensor)
+    torch.testing.assert_close(grown.log_l1_threshold.exp(), torch.full((tiny_config.read_steps,), 0.3))
+    with pytest.raises(ValueError, match="drops learned tensors"):
+        adapt(EnergyMemory(tiny_config.replace(quadratic_energy=True)), quadratic_energy=False)
+    save_checkpoint(grown, tmp_path)
+    longer = load_checkpoint(tmp_path, read_steps=tiny_config.read_steps + 2)  # per-step thresholds grow too
+    assert torch.equal(longer.log_l1_threshold[-3:], grown.log_l1_threshold.detach()[-1:].expand(3))

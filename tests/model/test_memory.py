@@ -178,3 +178,35 @@ def test_conv_energy_adds_the_gaussian_prior_term(tiny_conv_config: ModelConfig)
     precision = precision + prior.precision_factor.T @ prior.precision_factor
     expected = plain.grad_x(x, theta, create_graph=False) + ((x.flatten(2) - prior.mu) @ precision).view_as(x)
     torch.testing.assert_close(prior.grad_x(x, theta, create_graph=False), expected)
+
+
+def test_l1_query_prior_leaves_erased_entries_alone_and_keeps_answers_near_the_query(
+    tiny_config: ModelConfig,
+) -> None:
+    torch.manual_seed(0)
+    plain = EnergyMemory(tiny_config).double()
+    prior = EnergyMemory(tiny_config.replace(query_l1_prior=True)).double()
+    prior.load_state_dict(plain.state_dict(), strict=False)
+    X = random_binary_patterns(3, 4, 32).double()
+    theta = plain.write(X)
+    erased = X.clone()
+    erased[..., :8] = 0.0  # an erasure: the free entries carry no value, the others are clamped
+    known = erased != 0
+    torch.testing.assert_close(prior.read(theta, erased, known)[0], plain.read(theta, erased, known)[0])
+    flipped = X.clone()
+    flipped[..., :3] *= -1
+    with torch.no_grad():
+        prior.log_l1_threshold.fill_(10.0)  # a threshold no step can beat: nothing moves off the query
+    torch.testing.assert_close(prior.read(theta, flipped)[0], flipped)
+    assert not torch.equal(plain.read(theta, flipped)[0], flipped)
+
+
+def test_l1_thresholds_are_meta_learned(tiny_config: ModelConfig) -> None:
+    memory = EnergyMemory(tiny_config.replace(query_l1_prior=True)).double()
+    X = random_binary_patterns(2, 4, 32).double()
+    Q = X.clone()
+    Q[..., :4] *= -1
+    theta = memory.write(X, create_graph=True)
+    X_hat, _ = memory.read(theta, Q, create_graph=True)
+    (X_hat - X).pow(2).sum().backward()
+    assert memory.log_l1_threshold.grad is not None and memory.log_l1_threshold.grad.abs().sum() > 0
