@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +28,7 @@ from rich.table import Table
 
 from service.auth import key_digest
 from service.client import AsyncEBMMClient
+from service.serve_process import ServeProcess
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MAX_REQUESTS_PER_CELL = 200_000
@@ -38,42 +36,14 @@ MEMORIES = 64
 JSON = {"content-type": "application/json"}
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def _server(extra_env: dict[str, str]) -> Iterator[tuple[str, str]]:
     """`ebmm serve` in a subprocess on a free loopback port with its own embedded Redis; yields its URL and key."""
-    port = free_port()
     api_key = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory(prefix="ebmm-load-") as data_dir:
-        env = {**os.environ, "EBMM_DATA_DIR": data_dir, "EBMM_API_KEYS": f"{key_digest(api_key)}:bench", **extra_env}
-        env.pop("EBMM_API_KEYS_FILE", None)
-        env.pop("EBMM_AUTH_DISABLED", None)
-        env.pop("REDIS_URL", None)
-        env.pop("EBMM_REDIS_URL", None)
-        command = [sys.executable, "-m", "ebmm.cli", "serve", "--port", str(port), "--log-level", "warning"]
-        process = subprocess.Popen(command, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server for {extra_env} did not start")
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-            yield url, api_key
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=60)
+        settings = {"EBMM_DATA_DIR": data_dir, "EBMM_API_KEYS": f"{key_digest(api_key)}:bench", **extra_env}
+        with ServeProcess(settings, inherit_settings=True) as server:
+            yield server.url, api_key
 
 
 async def _cell(

@@ -18,7 +18,7 @@ import promql_parser
 import pytest
 import yaml
 
-from benchmarks.load import free_port
+from service.serve_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

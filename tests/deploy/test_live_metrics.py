@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks.load import free_port
+from service.serve_process import free_port
 
 from .conftest import (
     PROMETHEUS_DIR,

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import redis
@@ -24,13 +18,13 @@ from model.checkpoint import save_checkpoint
 from model.config import tiny_binary_config, tiny_conv_config
 from model.engine import Engine
 from model.memory import EnergyMemory
+from service import serve_process
 from service.auth import key_digest
 from service.client import EBMMClient
 from service.main import create_app
 from service.settings import Settings
 from service.store import TenantKeys
 
-ROOT = Path(__file__).resolve().parents[2]
 BINARY = "tiny"
 CONV = "tiny-conv"
 KEYS = {"alice": secrets.token_urlsafe(32), "bob": secrets.token_urlsafe(32)}  # tenant -> its API key, per run
@@ -89,15 +83,11 @@ class ServerThread:
         return redis.Redis.from_url(self.app.state.redis_url)
 
 
-class ServeProcess:
-    """`ebmm serve` in its own process group (its embedded Redis included) on a free loopback port."""
+class ServeProcess(serve_process.ServeProcess):
+    """`ebmm serve` with the tiny checkpoints, this run's API keys and its own data dir (see service.serve_process)."""
 
     def __init__(self, checkpoints: Path, data_dir: Path, **env: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("EBMM_") and k != "REDIS_URL"},
+        settings = {
             "EBMM_CHECKPOINT_DIR": str(checkpoints),
             "EBMM_DATA_DIR": str(data_dir),
             "EBMM_DEVICE": "cpu",
@@ -105,36 +95,7 @@ class ServeProcess:
             "EBMM_API_KEYS": api_keys(KEYS),
             **env,
         }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServeProcess:
-        command = [sys.executable, "-m", "ebmm.cli", "serve", "--port", str(self.port), "--log-level", "warning"]
-        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, start_new_session=True)
-        deadline = time.monotonic() + 120
-        while True:
-            assert self.process.poll() is None, f"ebmm serve exited with {self.process.returncode}"
-            assert time.monotonic() < deadline, "ebmm serve did not become ready"
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=60)
-
-    def kill(self) -> None:
-        """SIGKILL the API and its embedded Redis at once: nothing gets to flush or save."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
+        super().__init__(settings)
 
     def client(self, tenant: str = TENANT) -> EBMMClient:
         return EBMMClient(self.url, api_key=KEYS[tenant])

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,63 +10,37 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from benchmarks.load import free_port
 from ebmm.cli import app as cli
 from service.client import EBMMClient, EBMMError
 from service.embedded_redis import EmbeddedRedis
 from service.main import openapi_json
 
-from .conftest import KEYS, TENANT, api_keys, memory_key
+from .conftest import ServeProcess, memory_key
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"ebmm serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("ebmm serve did not become ready")
 
 
 def test_two_processes_sharing_one_redis_are_replicas(make_server, checkpoints: Path, tmp_path: Path, bits) -> None:
     redis = EmbeddedRedis(tmp_path / "shared")
     url = redis.start()
-    port = free_port()
-    env = {
-        **os.environ,
-        "REDIS_URL": url,
-        "EBMM_CHECKPOINT_DIR": str(checkpoints),
-        "EBMM_DEVICE": "cpu",
-        "EBMM_TORCH_THREADS": "1",
-        "EBMM_API_KEYS": api_keys(KEYS),
-    }
-    command = [sys.executable, "-m", "ebmm.cli", "serve", "--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
     try:
-        with make_server(redis_url=url) as local, local.client() as here:
-            other_url = f"http://127.0.0.1:{port}"
-            wait_ready(other_url, process)
-            with EBMMClient(other_url, api_key=KEYS[TENANT]) as there:
-                X = bits.patterns(6)
-                written_here = here.write("tiny", X)
-                written_there = there.write("tiny", X)
-                assert there.get(written_here.id) == written_here
-                assert here.get(written_there.id) == written_there
-                Q = bits.erase(X, 8)
-                assert here.retrieve(written_here.id, Q) == there.retrieve(written_here.id, Q)
-                there.delete(written_here.id)
-                with pytest.raises(EBMMError, match="404"):
-                    here.get(written_here.id)
+        with (
+            make_server(redis_url=url) as local,
+            local.client() as here,
+            ServeProcess(checkpoints, tmp_path / "other", REDIS_URL=url) as other,
+            other.client() as there,
+        ):
+            X = bits.patterns(6)
+            written_here = here.write("tiny", X)
+            written_there = there.write("tiny", X)
+            assert there.get(written_here.id) == written_here
+            assert here.get(written_there.id) == written_there
+            Q = bits.erase(X, 8)
+            assert here.retrieve(written_here.id, Q) == there.retrieve(written_here.id, Q)
+            there.delete(written_here.id)
+            with pytest.raises(EBMMError, match="404"):
+                here.get(written_here.id)
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
         redis.stop()
 
 
