@@ -58,6 +58,7 @@ def train(
     max_patterns: Annotated[int | None, typer.Option(help="Default: the preset's max_patterns.")] = None,
     lr: float = 3e-3,
     lr_schedule: Annotated[str, typer.Option(help="constant or cosine")] = "cosine",
+    loss: Annotated[str, typer.Option(help="Meta-loss: mse, or log-mse (weighs every N alike).")] = "mse",
     meta_hidden: Annotated[int | None, typer.Option(help="Width of the meta-learned layer.")] = None,
     write_steps: Annotated[int | None, typer.Option(help="T")] = None,
     read_steps: Annotated[int | None, typer.Option(help="K")] = None,
@@ -73,8 +74,17 @@ def train(
     distortions: Annotated[
         str | None, typer.Option(help="Comma-separated distortion families to train on (default: the domain's).")
     ] = None,
+    free_read_rates: Annotated[
+        bool | None, typer.Option(help="Reads with nothing clamped get their own learned rates and momentum.")
+    ] = None,
     query_l1_prior: Annotated[
         bool | None, typer.Option(help="Reads soft-threshold x − q (an L1 prior that few entries are wrong).")
+    ] = None,
+    untrusted_read_rounds: Annotated[
+        int | None, typer.Option(help="Read queries with nothing known as this many rounds of erasure reads.")
+    ] = None,
+    untrusted_read_erased: Annotated[
+        int | None, typer.Option(help="Entries each such round erases (the most suspect ones).")
     ] = None,
     learned_read_start: Annotated[
         bool | None, typer.Option(help="Learn where free entries start a read (c + s·(q − c)).")
@@ -109,7 +119,10 @@ def train(
     additions = {
         "distortions": None if distortions is None else tuple(distortions.split(",")),
         "learned_read_start": learned_read_start,
+        "free_read_rates": free_read_rates,
         "query_l1_prior": query_l1_prior,
+        "untrusted_read_rounds": untrusted_read_rounds,
+        "untrusted_read_erased": untrusted_read_erased,
         "quadratic_energy": quadratic_energy,
         "quadratic_rank": quadratic_rank,
         "init_quadratic_strength": init_quadratic_strength,
@@ -132,6 +145,7 @@ def train(
         max_patterns=max_patterns or config.max_patterns,
         lr=lr,
         lr_schedule=lr_schedule,
+        loss=loss,
         eval_every=eval_every,
         seed=seed,
         dataset=dataset or PRESET_DATASETS.get(config.name, "random"),

@@ -55,7 +55,12 @@ def checkpoint_hash(directory: str | Path) -> str:
 
 
 # The per-step rates of the unrolled loops (log space): [T, …] for writing, [K] for reading.
-STEP_PARAMETERS = {"log_write_lr": "write_steps", "log_read_lr": "read_steps", "log_l1_threshold": "read_steps"}
+STEP_PARAMETERS = {
+    "log_write_lr": "write_steps",
+    "log_read_lr": "read_steps",
+    "log_free_read_lr": "read_steps",
+    "log_l1_threshold": "read_steps",
+}
 REQUIRED_STEP_PARAMETERS = ("log_write_lr", "log_read_lr")  # the others exist only with their option
 # Extra write steps start at this fraction of the last learned write rate. Measured on binary128 (T = 5 -> 7,
 # no training): repeating the last rate overshoots (24 error bits at N = 96), a fifth of it gives 4.0.

@@ -73,11 +73,19 @@ class ModelConfig:
     # Start a read's free entries at c + s·(q − c) (c: the middle of the value range, s ∈ (0, 1) learned) rather
     # than at the query q: an entry that may be wrong starts inside the box, where the energy's gradient can
     # carry it across, and erased entries (q = c) start where they always did.
+    # Reads with nothing clamped (noise: every entry may be off) get their own learned rates γ_k and momentum:
+    # filling a block from clamped context wants large steps on a few entries, denoising small steps on all.
+    free_read_rates: bool = False
     # Each read step also soft-thresholds x − q on the free entries that carry a value (the proximal step of
     # τ_k ‖x − q‖₁, τ_k learned per step from init_l1_threshold): the answer should differ from the query in few
     # entries. Erased entries (q = the middle of the range) are not affected.
     query_l1_prior: bool = False
     init_l1_threshold: float = 0.2
+    # Read a query with nothing known (noisy: entries may be wrong) as this many rounds of erasure reads, each
+    # erasing the `untrusted_read_erased` entries the energy finds most suspect and clamping the rest
+    # (EnergyMemory.read_untrusted); 0: one plain read with every entry free.
+    untrusted_read_rounds: int = 0
+    untrusted_read_erased: int = 32
     learned_read_start: bool = False
     init_read_start: float = 0.5
     training: dict[str, Any] = field(default_factory=dict)

@@ -125,12 +125,16 @@ class Engine:
             return self.memory.write(X, pattern_mask)
 
     def read(self, theta: Tensor, Q: Tensor, known: Tensor | None = None) -> ReadResult:
-        """θ: [B, P], Q: [B, M, *S], known: [B, M, *S] bool (clamped entries) or None."""
+        """θ: [B, P], Q: [B, M, *S], known: [B, M, *S] bool (clamped entries) or None.
+
+        With nothing known, a model with `untrusted_read_rounds` reads the query as rounds of erasures
+        (EnergyMemory.read_untrusted; eager even in graph mode)."""
         theta = theta.to(self.device, torch.float32)
         Q = Q.to(self.device, torch.float32)
         if known is not None:
             known = known.to(self.device, torch.bool)
-        if self._graphed_reads is not None:
+        untrusted = self.config.untrusted_read_rounds > 0 and (known is None or not bool(known.any()))
+        if self._graphed_reads is not None and not untrusted:
             states, energies = self._graphed_reads.read(theta, Q, known)
         else:
             with torch.inference_mode(self._reads_without_autograd), torch.no_grad():

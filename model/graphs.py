@@ -34,7 +34,7 @@ def capture(run: Callable[[], tuple[Tensor, ...]], device: torch.device) -> tupl
 
 
 class CapturedRead:
-    """memory.read for one static shape θ: [B, P], Q/known: [B, M, *S], captured as a CUDA graph."""
+    """memory.descend (the plain read) for one static shape θ: [B, P], Q/known: [B, M, *S], captured as a CUDA graph."""
 
     def __init__(self, memory: EnergyMemory, batch: int, queries: int, device: torch.device) -> None:
         shape = memory.config.input_shape
@@ -44,7 +44,7 @@ class CapturedRead:
 
         def read() -> tuple[Tensor, Tensor]:
             with torch.inference_mode():
-                return memory.read(self.theta, self.Q, self.known)
+                return memory.descend(self.theta, self.Q, self.known)
 
         self.graph, (self.states, self.energies) = capture(read, device)
 

@@ -53,6 +53,9 @@ class EnergyMemory(nn.Module):
         self.log_beta = nn.Parameter(torch.tensor(math.log(config.init_beta)))
         if config.count_scaled_write_lr:
             self.write_lr_count_exponent = nn.Parameter(torch.tensor(config.init_write_lr_count_exponent))
+        if config.free_read_rates:
+            self.log_free_read_lr = nn.Parameter(torch.full((config.read_steps,), math.log(config.init_read_lr)))
+            self.free_momentum_logit = nn.Parameter(torch.tensor(math.log(p / (1.0 - p))))
         if config.query_l1_prior:
             self.log_l1_threshold = nn.Parameter(torch.full((config.read_steps,), math.log(config.init_l1_threshold)))
         if config.learned_read_start:
@@ -118,10 +121,23 @@ class EnergyMemory(nn.Module):
         """θ: [B, P], Q: [B, M, *S], known: [B, M, *S] bool or None -> (X̂: [B, M, *S], E(X̂): [B, M]).
 
         `known` clamps entries: they keep their query value and only the others descend the energy
-        (the erasure / occlusion protocol of the paper's Table 1). Without it every entry moves.
+        (the erasure / occlusion protocol of the paper's Table 1). Without it (or with nothing known) every
+        entry moves, or, with `untrusted_read_rounds`, the query is read as rounds of erasures (read_untrusted).
         """
-        momentum = torch.sigmoid(self.momentum_logit)
-        read_lr = self.log_read_lr.exp()
+        nothing_known = known is None or not bool(known.any())
+        if nothing_known and self.config.untrusted_read_rounds > 0:
+            return self.read_untrusted(theta, Q, create_graph)
+        return self.descend(theta, Q, None if nothing_known else known, create_graph)
+
+    def descend(
+        self, theta: Tensor, Q: Tensor, known: Tensor | None = None, create_graph: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """The paper's read: K steps of projected Nesterov descent from Q, `known` entries clamped.
+
+        With `free_read_rates`, a read with nothing clamped uses its own learned rates and momentum."""
+        free_rates = known is None and self.config.free_read_rates
+        momentum = torch.sigmoid(self.free_momentum_logit if free_rates else self.momentum_logit)
+        read_lr = (self.log_free_read_lr if free_rates else self.log_read_lr).exp()
         if not create_graph:
             momentum, read_lr = momentum.detach(), read_lr.detach()
         free = None if known is None else (~known).to(Q.dtype)
@@ -140,6 +156,32 @@ class EnergyMemory(nn.Module):
             if known is not None:
                 x = torch.where(known, Q, x)
         return x, self.energy.energy(x, theta)
+
+    def read_untrusted(self, theta: Tensor, Q: Tensor, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+        """Read a query none of whose entries is known to be right (flipped bits) as rounds of erasure reads.
+
+        Each round suspects the entries the energy would move off the query's value, q·∂E/∂x at the current
+        answer (the entries the last round changed first), erases the `untrusted_read_erased` most suspect ones
+        (and the query's unknown entries, the middle of the range) and reads again with the others clamped:
+        the protocol the model was meta-trained on. The answer is the last round's. Q: [B, M, *S].
+        """
+        lo, hi = self.config.value_range
+        centre = (lo + hi) / 2.0
+        shape = Q.shape
+        q = Q.flatten(2) - centre  # [B, M, D]: the query's evidence, 0 where unknown
+        unknown = q == 0
+        erased = min(self.config.untrusted_read_erased, q.shape[-1])
+        x = Q
+        for _ in range(self.config.untrusted_read_rounds):
+            grad = self.energy.grad_x(x, theta, create_graph=False).flatten(2).detach()
+            suspicion = q * grad  # > 0: the energy falls if this entry moves away from the query
+            changed = (x.flatten(2) - Q.flatten(2)).abs().detach() > (hi - lo) / 2.0  # the last round flipped it
+            suspicion = suspicion + changed * (2.0 * suspicion.abs().amax(-1, keepdim=True) + 1.0)
+            suspicion = suspicion.masked_fill(unknown, float("-inf"))  # already erased: not part of the budget
+            suspects = torch.zeros_like(unknown).scatter_(-1, suspicion.topk(erased, dim=-1).indices, True)
+            known = (~suspects & ~unknown).view(shape)
+            x, energies = self.descend(theta, torch.where(known, Q, torch.full_like(Q, centre)), known, create_graph)
+        return x, energies
 
     def _l1_thresholds(self, Q: Tensor, free: Tensor | None, create_graph: bool) -> Tensor | None:
         """The L1 query prior's per-step thresholds τ_k on the entries it applies to: free entries that carry a
@@ -166,6 +208,14 @@ class EnergyMemory(nn.Module):
             **(
                 {"write_lr_count_exponent": float(self.write_lr_count_exponent.detach())}
                 if self.config.count_scaled_write_lr
+                else {}
+            ),
+            **(
+                {
+                    "free_read_lr": [float(v) for v in self.log_free_read_lr.detach().exp()],
+                    "free_momentum": float(torch.sigmoid(self.free_momentum_logit.detach())),
+                }
+                if self.config.free_read_rates
                 else {}
             ),
             **(

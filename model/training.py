@@ -50,6 +50,10 @@ class TrainSettings:
     eval_memories: int = 64
     checkpoint_seconds: float = 120.0
     dataset: str = "random"  # "random" ±1 patterns, or an image data set of model.data.datasets
+    # "mse": minimise the mean ‖x̂ − x‖² / D. "log-mse": its log (plus LOG_LOSS_FLOOR), which weighs a halving of
+    # the error the same at every N and distortion, so small sets and mild corruptions, whose errors are
+    # small, are not drowned out by the large errors of full memories.
+    loss: str = "mse"
 
 
 def binary_source(dim: int) -> PatternSource:
@@ -77,17 +81,29 @@ def binary_sampler(config: ModelConfig, settings: TrainSettings) -> TaskSampler:
     return task_sampler(binary_source(config.input_dim), settings)
 
 
+LOG_LOSS_FLOOR = 1e-4  # "log-mse" minimises log(mse + this): errors below it no longer pull
+
+
 def meta_loss(
-    memory: EnergyMemory, X: Tensor, mask: Tensor, generator: torch.Generator, family: DistortionFamily
+    memory: EnergyMemory,
+    X: Tensor,
+    mask: Tensor,
+    generator: torch.Generator,
+    family: DistortionFamily,
+    loss: str = "mse",
 ) -> tuple[Tensor, Tensor]:
-    """Write X, read it back from a `family` distortion at a drawn strength; returns (mean ‖x̂ − x‖² / D, mean
-    recall error)."""
+    """Write X, read it back from a `family` distortion at a drawn strength; returns (the meta-loss: mean
+    ‖x̂ − x‖² / D, or its log (see TrainSettings.loss), and the mean recall error)."""
     theta = memory.write(X, mask, create_graph=True)
     Q, known = family(X.cpu(), generator, family.training_strength(generator))
     X_hat, _ = memory.read(theta, Q.to(X.device), known.to(X.device), create_graph=True)
-    squared = (X_hat - X).flatten(2).pow(2).mean(-1)  # [B, N]
-    error = domain_of(memory.config).recall_error(X_hat.detach(), X)
-    return masked_mean(squared, mask), masked_mean(error, mask)
+    squared = masked_mean((X_hat - X).flatten(2).pow(2).mean(-1), mask)  # mean over [B, N]
+    error = masked_mean(domain_of(memory.config).recall_error(X_hat.detach(), X), mask)
+    if loss == "log-mse":
+        return torch.log(squared + LOG_LOSS_FLOOR), error
+    if loss != "mse":
+        raise ValueError(f"unknown meta-loss {loss!r}: mse or log-mse")
+    return squared, error
 
 
 def evaluate_recall(
@@ -189,7 +205,8 @@ class MetaTrainer:
             group["lr"] = learning_rate(self.settings, self.step)
         X, mask = self.sampler(self.settings.batch, self.generator)
         family = self.domain.sample_training_family(self.generator)
-        loss, error = meta_loss(self.memory, X.to(self.device), mask.to(self.device), self.generator, family)
+        X, mask = X.to(self.device), mask.to(self.device)
+        loss, error = meta_loss(self.memory, X, mask, self.generator, family, self.settings.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.memory.parameters(), self.settings.clip)

@@ -210,3 +210,45 @@ def test_l1_thresholds_are_meta_learned(tiny_config: ModelConfig) -> None:
     X_hat, _ = memory.read(theta, Q, create_graph=True)
     (X_hat - X).pow(2).sum().backward()
     assert memory.log_l1_threshold.grad is not None and memory.log_l1_threshold.grad.abs().sum() > 0
+
+
+def test_untrusted_reads_are_rounds_of_erasure_reads(tiny_config: ModelConfig, monkeypatch) -> None:
+    memory = EnergyMemory(tiny_config.replace(untrusted_read_rounds=3, untrusted_read_erased=5)).double()
+    X = random_binary_patterns(2, 4, 32).double()
+    theta = memory.write(X)
+    Q = X.clone()
+    Q[..., :2] *= -1
+    Q[..., 30:] = 0.0  # two unknown entries per query: always erased, outside the budget of 5
+    rounds: list[torch.Tensor] = []
+    descend = memory.descend
+
+    def recording(theta, Q_round, known, create_graph=False):
+        rounds.append(known)
+        assert torch.equal(Q_round[known], Q[known]) and (Q_round[~known] == 0).all()  # erased entries read as 0
+        return descend(theta, Q_round, known, create_graph)
+
+    monkeypatch.setattr(memory, "descend", recording)
+    answer, _ = memory.read(theta, Q)  # nothing known: read as rounds of erasures
+    assert len(rounds) == 3
+    for known in rounds:
+        assert ((~known).sum(-1) == 5 + 2).all() and not known[..., 30:].any()
+    assert torch.equal(answer, descend(theta, torch.where(rounds[-1], Q, 0.0), rounds[-1])[0])
+    rounds.clear()
+    clamped = Q != 0
+    memory.read(theta, Q, clamped)  # something known: one plain read with it clamped
+    assert len(rounds) == 1 and torch.equal(rounds[0], clamped)
+
+
+def test_untrusted_reads_recall_flipped_queries_better_than_a_plain_read(trained_tiny: EnergyMemory) -> None:
+    """The tiny model is meta-trained on erasures only; read as erasures, flipped queries come back better."""
+    memory = EnergyMemory(trained_tiny.config.replace(untrusted_read_rounds=4, untrusted_read_erased=8))
+    memory.load_state_dict(trained_tiny.state_dict())
+    generator = torch.Generator().manual_seed(0)
+    X = random_binary_patterns(32, 4, 32, generator)
+    Q = X.clone()
+    Q[..., :3] *= -1  # three flipped bits per query
+    theta = memory.write(X)
+    plain, _ = memory.descend(theta, Q)
+    untrusted, _ = memory.read(theta, Q)
+    wrong = lambda x: float((torch.sign(x) != X).sum(-1).float().mean())  # noqa: E731
+    assert wrong(untrusted) < 0.9 * wrong(plain), (wrong(untrusted), wrong(plain))
