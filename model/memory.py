@@ -54,7 +54,9 @@ class EnergyMemory(nn.Module):
         if config.count_scaled_write_lr:
             self.write_lr_count_exponent = nn.Parameter(torch.tensor(config.init_write_lr_count_exponent))
         if config.free_read_rates:
-            self.log_free_read_lr = nn.Parameter(torch.full((config.read_steps,), math.log(config.init_read_lr)))
+            self.log_free_read_lr = nn.Parameter(
+                torch.full((config.read_steps,), math.log(config.init_free_read_lr))
+            )
             self.free_momentum_logit = nn.Parameter(torch.tensor(math.log(p / (1.0 - p))))
         if config.query_l1_prior:
             self.log_l1_threshold = nn.Parameter(torch.full((config.read_steps,), math.log(config.init_l1_threshold)))

@@ -24,9 +24,6 @@ from service.schemas import MemoryCreate, RetrieveRequest
 from service.settings import Settings
 from service.store import Claim, MemoryStore, StoredMemory
 
-MAX_METADATA_BYTES = 4096
-MAX_METADATA_DEPTH = 64  # nested objects / arrays, the metadata object itself included
-
 
 def json_depth(value: Any, limit: int) -> int:
     """How deep `value` nests objects and arrays, counting no further than `limit` + 1 (no recursion)."""
@@ -86,16 +83,17 @@ class MemoryService:
         ttl = body.ttl_seconds or self.settings.default_ttl_seconds
         if ttl is not None and ttl > self.settings.max_ttl_seconds:
             raise ApiError(422, "validation", f"ttl_seconds must be ≤ {self.settings.max_ttl_seconds}", "ttl_seconds")
-        if json_depth(body.metadata, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH:
+        max_depth, max_bytes = self.settings.max_metadata_depth, self.settings.max_metadata_bytes
+        if json_depth(body.metadata, max_depth) > max_depth:
             # checked before anything is stored: a memory must render in every response that returns it
-            message = f"metadata nests JSON objects and arrays over {MAX_METADATA_DEPTH} levels deep"
+            message = f"metadata nests JSON objects and arrays over {max_depth} levels deep"
             raise ApiError(422, "validation", message, "metadata")
         try:
             metadata_bytes = orjson.dumps(body.metadata)
         except orjson.JSONEncodeError as exc:  # an integer over 64 bits
             raise ApiError(422, "validation", f"metadata cannot be stored as JSON: {exc}", "metadata") from exc
-        if len(metadata_bytes) > MAX_METADATA_BYTES:
-            message = f"metadata is {len(metadata_bytes)} bytes of JSON; at most {MAX_METADATA_BYTES}"
+        if len(metadata_bytes) > max_bytes:
+            message = f"metadata is {len(metadata_bytes)} bytes of JSON; at most {max_bytes}"
             raise too_large(message, "metadata")
 
         memory_id = new_memory_id()

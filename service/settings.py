@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         1000, ge=1, description="Open connections per process (ebmm serve); beyond it new requests get 503 at once."
     )
     max_queries: int = Field(1024, ge=1, description="Queries per retrieve request; more get 413.")
+    max_metadata_bytes: int = Field(4096, ge=2, description="A memory's metadata as JSON; larger gets 413.")
+    max_metadata_depth: int = Field(
+        64, ge=1, le=200, description="Nesting of metadata objects and arrays (the object itself is 1); deeper: 422."
+    )
     default_ttl_seconds: int | None = Field(None, ge=1, description="TTL of memories written without ttl_seconds.")
     max_ttl_seconds: int = Field(365 * 24 * 3600, ge=1, description="Largest accepted ttl_seconds.")
     api_keys: str | None = Field(

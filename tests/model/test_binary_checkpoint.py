@@ -1,27 +1,25 @@
 """The shipped binary128 checkpoint: it loads, recalls as well as recorded, and far better than untrained.
 
-A regression guard for whatever checkpoint is at checkpoints/binary128. Its recorded error at N = 96 comes
-from the checkpoint's own config.json (`training.eval_error["96"]`, written by the trainer) or, failing that,
-from benchmarks/results/binary.json when that was measured on the same weights (same checkpoint hash).
+A regression guard for whatever checkpoint is at checkpoints/binary128, for each corruption it was made for:
+erasures (64 of 128 bits, known bits clamped) at N = 96, and flipped bits (nothing clamped, read as rounds of
+erasures) at N = 48. The recorded figures come from the checkpoint's own config.json
+(`training.eval_error[family][N]`, written by the trainer at the family's standard strength).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 import pytest
 import torch
 
-from model.distortions import erase
 from model.engine import Engine
 from model.memory import EnergyMemory
 from model.tasks import random_binary_patterns
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "checkpoints" / "binary128"
-BENCH_RESULTS = ROOT / "benchmarks" / "results" / "binary.json"
-COUNT = 96
+GUARDS = [("erase", 96), ("flip", 48)]  # (family, N): the hardest N each family is shipped for
 
 
 @pytest.fixture(scope="module")
@@ -29,26 +27,19 @@ def engine() -> Engine:
     return Engine.from_checkpoint(CHECKPOINT, "cpu")
 
 
-def recorded_error(engine: Engine) -> float:
-    """The checkpoint's recorded mean error bits at N = 96 (64 erased bits, known bits clamped)."""
+def recorded_error(engine: Engine, family: str, count: int) -> float:
+    """The checkpoint's recorded mean error bits for `family` at N = `count`."""
     eval_error = engine.config.training.get("eval_error", {})
-    if str(COUNT) in eval_error:
-        return float(eval_error[str(COUNT)])
-    if BENCH_RESULTS.is_file():
-        bench = orjson.loads(BENCH_RESULTS.read_bytes())
-        if bench["checkpoint"]["hash"] == engine.info.checkpoint_hash:
-            return float(bench["methods"]["ebmm"][bench["n_patterns"].index(COUNT)])
-    pytest.fail(
-        f"{CHECKPOINT} records no error at N={COUNT}: run "
-        "`ebmm bench binary --json benchmarks/results/binary.json` on it (or ship the trainer's config.json)"
-    )
+    if str(count) not in eval_error.get(family, {}):
+        pytest.fail(f"{CHECKPOINT} records no {family} error at N={count}: ship the trainer's config.json")
+    return float(eval_error[family][str(count)])
 
 
-def sample_error(engine: Engine) -> float:
-    """Mean error bits on a fixed sample: 32 memories × N = 96, every pattern read back from 64 erased bits."""
+def sample_error(engine: Engine, family: str, count: int, memories: int = 32) -> float:
+    """Mean error bits on a fixed sample: `memories` memories of N patterns, each read back from `family`."""
     generator = torch.Generator().manual_seed(2024)
-    X = random_binary_patterns(32, COUNT, engine.info.input_dim, generator)
-    Q, known = erase(X, engine.info.distortion_size, generator)
+    X = random_binary_patterns(memories, count, engine.info.input_dim, generator)
+    Q, known = engine.domain.families[family](X, generator)
     answer = engine.read(engine.write(X), Q, known).patterns
     return float((answer != X).sum(-1).float().mean())
 
@@ -58,15 +49,17 @@ def test_shipped_checkpoint_loads_with_the_table1_budget(engine: Engine) -> None
     assert engine.info.input_dim == 128 and engine.info.distortion_size == 64
     assert engine.info.writable_floats == 128 * 127 // 2 + 128
     assert engine.config.training["command"].startswith("ebmm train")
+    assert {name for name, _ in GUARDS} <= {d.name for d in engine.info.distortions}
 
 
-def test_shipped_checkpoint_recalls_as_well_as_recorded(engine: Engine) -> None:
-    recorded = recorded_error(engine)
-    measured = sample_error(engine)
+@pytest.mark.parametrize(("family", "count"), GUARDS)
+def test_shipped_checkpoint_recalls_as_well_as_recorded(engine: Engine, family: str, count: int) -> None:
+    recorded = recorded_error(engine, family, count)
+    measured = sample_error(engine, family, count)
     assert abs(measured - recorded) <= 1.0 + 0.25 * recorded, (measured, recorded)
 
 
 def test_shipped_checkpoint_is_far_better_than_an_untrained_model(engine: Engine) -> None:
     torch.manual_seed(0)
     untrained = Engine(EnergyMemory(engine.config), "untrained", "cpu")
-    assert sample_error(engine) < 0.5 * sample_error(untrained)
+    assert sample_error(engine, "erase", 96) < 0.5 * sample_error(untrained, "erase", 96)
