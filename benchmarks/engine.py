@@ -74,14 +74,17 @@ def bench_engine(
     patterns: int = 32,
     min_seconds: float = 1.0,
     seed: int = 0,
+    distortion: str | None = None,
 ) -> dict:
-    """Writes/s (memories of `patterns` patterns) and reads/s (one query per memory) for each batch size."""
+    """Writes/s (memories of `patterns` patterns) and reads/s (one query per memory, corrupted by `distortion`,
+    default the model's standard one) for each batch size."""
+    family = engine.domain.families[distortion] if distortion else engine.domain.standard
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for batch in batches:
         X = engine.domain.random_patterns(batch, patterns, generator).to(engine.device)
         theta = engine.write(X)
-        Q, known = engine.domain.standard(X[:, :1].cpu(), generator)
+        Q, known = family(X[:, :1].cpu(), generator)
         Q, known = Q.to(engine.device), known.to(engine.device)
         rows.append(
             {
@@ -111,5 +114,6 @@ def bench_engine(
         "torch_threads": torch.get_num_threads(),
         "patterns_per_write": patterns,
         "queries_per_memory": 1,
+        "distortion": family.description,
         "rows": rows,
     }

@@ -24,6 +24,7 @@ console = Console()
 DEFAULT_CHECKPOINT = Path("checkpoints/binary128")
 # Every command that runs a model takes the same device option, with the same default.
 DeviceOption = Annotated[str, typer.Option(help="auto (cuda when available, else cpu), cpu or cuda[:i]")]
+ThreadsOption = Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's)")]
 
 
 def write_json(data: dict, path: Path | None) -> None:
@@ -92,7 +93,7 @@ def train(
     eval_every: int = 500,
     seed: int = 0,
     device: DeviceOption = "auto",
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    threads: ThreadsOption = None,
     minutes: Annotated[float | None, typer.Option(help="Stop this call after so many minutes.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/train_state.pt.")] = False,
     init_from: Annotated[
@@ -218,16 +219,25 @@ def bench_engine_command(
     patterns: Annotated[int, typer.Option(help="Patterns per written memory.")] = 32,
     seconds: Annotated[float, typer.Option(help="Minimum timed seconds per cell.")] = 1.0,
     mode: Annotated[str, typer.Option(help="eager, graph (CUDA-graph writes and reads) or auto")] = "eager",
+    distortion: Annotated[
+        str | None, typer.Option(help="Corruption of the read queries (default: the model's standard one).")
+    ] = None,
+    threads: ThreadsOption = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """Write/read throughput vs batch size on one device."""
     from benchmarks.engine import bench_engine
     from model.engine import Engine
 
+    if threads:
+        torch.set_num_threads(threads)
     engine = Engine.from_checkpoint(checkpoint, device, mode)
-    result = bench_engine(engine, tuple(int(b) for b in batches.split(",")), patterns, seconds)
+    if distortion is not None and distortion not in engine.domain.families:
+        raise typer.BadParameter(f"unknown distortion {distortion!r}; choose from {sorted(engine.domain.families)}")
+    result = bench_engine(engine, _counts(batches), patterns, seconds, distortion=distortion)
     table = Table(
-        title=f"engine throughput: {result['model']} on {result['device']}, {result['mode']} "
+        title=f"engine throughput: {result['model']} on {result['device']}, {result['mode']}, reads: "
+        f"{result['distortion']} "
         f"({result['torch_threads']} threads; matmul peak {result['matmul_peak_gflop_per_s']:,.0f} GFLOP/s)"
     )
     columns = ("batch", "writes/s", "reads/s", "reads vs batch 1", "write GFLOP/s", "read GFLOP/s", "% of peak w/r")
@@ -261,7 +271,7 @@ def bench_images_command(
     distortion: Annotated[str, typer.Option(help="occlude, occlude-free, noise or salt-pepper.")] = "occlude",
     seed: int = 0,
     device: DeviceOption = "auto",
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    threads: ThreadsOption = None,
     data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
     plot: Annotated[Path | None, typer.Option(help="PNG of MSE vs N; examples go beside it as *-examples.png.")] = None,
@@ -322,7 +332,7 @@ def bench_binary_command(
     ),
     seed: int = 0,
     device: DeviceOption = "auto",
-    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+    threads: ThreadsOption = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """The paper's Table 1: EBMM and the Hopfield baselines on the same random 128-bit tasks."""
