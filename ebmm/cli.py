@@ -78,17 +78,11 @@ def train(
     free_read_rates: Annotated[
         bool | None, typer.Option(help="Reads with nothing clamped get their own learned rates and momentum.")
     ] = None,
-    query_l1_prior: Annotated[
-        bool | None, typer.Option(help="Reads soft-threshold x − q (an L1 prior that few entries are wrong).")
-    ] = None,
     untrusted_read_rounds: Annotated[
         int | None, typer.Option(help="Read queries with nothing known as this many rounds of erasure reads.")
     ] = None,
     untrusted_read_erased: Annotated[
         int | None, typer.Option(help="Entries each such round erases (the most suspect ones).")
-    ] = None,
-    learned_read_start: Annotated[
-        bool | None, typer.Option(help="Learn where free entries start a read (c + s·(q − c)).")
     ] = None,
     eval_every: int = 500,
     seed: int = 0,
@@ -119,9 +113,7 @@ def train(
     # what a run may add to an --init-from checkpoint: new terms start at their initial values
     additions = {
         "distortions": None if distortions is None else tuple(distortions.split(",")),
-        "learned_read_start": learned_read_start,
         "free_read_rates": free_read_rates,
-        "query_l1_prior": query_l1_prior,
         "untrusted_read_rounds": untrusted_read_rounds,
         "untrusted_read_erased": untrusted_read_erased,
         "quadratic_energy": quadratic_energy,

@@ -59,7 +59,6 @@ STEP_PARAMETERS = {
     "log_write_lr": "write_steps",
     "log_read_lr": "read_steps",
     "log_free_read_lr": "read_steps",
-    "log_l1_threshold": "read_steps",
 }
 REQUIRED_STEP_PARAMETERS = ("log_write_lr", "log_read_lr")  # the others exist only with their option
 # Extra write steps start at this fraction of the last learned write rate. Measured on binary128 (T = 5 -> 7,

@@ -79,18 +79,11 @@ class ModelConfig:
     # Their initial rate: small, since every entry moves (digits at the clamped reads' 10: the answers saturate
     # at the ends of the range, MSE 0.23 against the noisy query's 0.025, and stay there).
     init_free_read_lr: float = 0.1
-    # Each read step also soft-thresholds x − q on the free entries that carry a value (the proximal step of
-    # τ_k ‖x − q‖₁, τ_k learned per step from init_l1_threshold): the answer should differ from the query in few
-    # entries. Erased entries (q = the middle of the range) are not affected.
-    query_l1_prior: bool = False
-    init_l1_threshold: float = 0.2
     # Read a query with nothing known (noisy: entries may be wrong) as this many rounds of erasure reads, each
     # erasing the `untrusted_read_erased` entries the energy finds most suspect and clamping the rest
     # (EnergyMemory.read_untrusted); 0: one plain read with every entry free.
     untrusted_read_rounds: int = 0
     untrusted_read_erased: int = 32
-    learned_read_start: bool = False
-    init_read_start: float = 0.5
     training: dict[str, Any] = field(default_factory=dict)
 
     @property

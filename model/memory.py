@@ -12,11 +12,9 @@ gradient descent with learned step sizes γ_k:
 
     y_k = x_k + ρ v_k,   v_{k+1} = ρ v_k − γ_k ∇ₓE(y_k; θ),   x_{k+1} = proj(x_k + v_{k+1}),
 
-from x₀ = the query, or (`learned_read_start`) with its free entries pulled towards the middle of the range.
-With `query_l1_prior` each step also takes the proximal step of τ_k ‖x − q‖₁ on the free entries that carry
-a value (soft-thresholding x − q): a prior that the answer differs from the query in few entries, which is
-what a query with flipped bits or sparse noise needs, and which the energy alone does not say (a FC energy
-depends on x only through the writable projections W x, so changes in their null space cost nothing).
+from x₀ = the query. A query with nothing known (its entries may be wrong) can instead be read as rounds of
+erasure reads (`read_untrusted`): a FC energy depends on x only through the writable projections W x, so the
+part of a corruption in their null space costs nothing and a plain read cannot remove it.
 
 All step sizes, α, β and the momentum ρ are learned in log / logit space. Both loops are batched over B memories.
 """
@@ -30,11 +28,6 @@ from torch import Tensor, nn
 
 from model.config import ModelConfig
 from model.energy import Energy, build_energy
-
-
-def soft_threshold(z: Tensor, threshold: Tensor) -> Tensor:
-    """The proximal step of threshold·‖z‖₁: shrink each entry towards 0 by `threshold`, stopping at 0."""
-    return torch.sign(z) * (z.abs() - threshold).clamp_min(0.0)
 
 
 class EnergyMemory(nn.Module):
@@ -54,15 +47,8 @@ class EnergyMemory(nn.Module):
         if config.count_scaled_write_lr:
             self.write_lr_count_exponent = nn.Parameter(torch.tensor(config.init_write_lr_count_exponent))
         if config.free_read_rates:
-            self.log_free_read_lr = nn.Parameter(
-                torch.full((config.read_steps,), math.log(config.init_free_read_lr))
-            )
+            self.log_free_read_lr = nn.Parameter(torch.full((config.read_steps,), math.log(config.init_free_read_lr)))
             self.free_momentum_logit = nn.Parameter(torch.tensor(math.log(p / (1.0 - p))))
-        if config.query_l1_prior:
-            self.log_l1_threshold = nn.Parameter(torch.full((config.read_steps,), math.log(config.init_l1_threshold)))
-        if config.learned_read_start:
-            s = config.init_read_start
-            self.read_start_logit = nn.Parameter(torch.tensor(math.log(s / (1.0 - s))))
 
     @property
     def writable_numel(self) -> int:
@@ -72,18 +58,6 @@ class EnergyMemory(nn.Module):
         """proj: clamp onto the model's domain (the box [lo, hi]^D)."""
         lo, hi = self.config.value_range
         return x.clamp(lo, hi)
-
-    def read_start(self, Q: Tensor, free: Tensor | None, create_graph: bool = False) -> Tensor:
-        """x₀: the query, or with `learned_read_start` its free entries pulled towards the middle c of the
-        value range, c + s·(q − c) with learned s ∈ (0, 1); `free`: [B, M, *S] 0/1 or None (all free)."""
-        if not self.config.learned_read_start:
-            return Q
-        shrink = torch.sigmoid(self.read_start_logit)
-        if not create_graph:
-            shrink = shrink.detach()
-        centre = sum(self.config.value_range) / 2.0
-        shrunk = centre + shrink * (Q - centre)
-        return shrunk if free is None else Q + free * (shrunk - Q)
 
     def write(self, X: Tensor, pattern_mask: Tensor | None = None, create_graph: bool = False) -> Tensor:
         """X: [B, N, *S], pattern_mask: [B, N] (True = a real pattern, False = padding) -> θ: [B, P].
@@ -143,18 +117,14 @@ class EnergyMemory(nn.Module):
         if not create_graph:
             momentum, read_lr = momentum.detach(), read_lr.detach()
         free = None if known is None else (~known).to(Q.dtype)
-        thresholds = self._l1_thresholds(Q, free, create_graph)  # [K, B, M, *S] or None
-        x, velocity = self.read_start(Q, free, create_graph), torch.zeros_like(Q)
+        x, velocity = Q, torch.zeros_like(Q)
         for step in range(self.config.read_steps):
             lookahead = self.project(x + momentum * velocity)
             grad_x = self.energy.grad_x(lookahead, theta, create_graph=create_graph)
             if free is not None:
                 grad_x = grad_x * free
             velocity = momentum * velocity - read_lr[step] * grad_x
-            x = x + velocity
-            if thresholds is not None:
-                x = Q + soft_threshold(x - Q, thresholds[step])
-            x = self.project(x)
+            x = self.project(x + velocity)
             if known is not None:
                 x = torch.where(known, Q, x)
         return x, self.energy.energy(x, theta)
@@ -185,20 +155,6 @@ class EnergyMemory(nn.Module):
             x, energies = self.descend(theta, torch.where(known, Q, torch.full_like(Q, centre)), known, create_graph)
         return x, energies
 
-    def _l1_thresholds(self, Q: Tensor, free: Tensor | None, create_graph: bool) -> Tensor | None:
-        """The L1 query prior's per-step thresholds τ_k on the entries it applies to: free entries that carry a
-        value (not the middle of the range, which marks an unknown entry). [K, B, M, *S], or None without it."""
-        if not self.config.query_l1_prior:
-            return None
-        thresholds = self.log_l1_threshold.exp()
-        if not create_graph:
-            thresholds = thresholds.detach()
-        centre = sum(self.config.value_range) / 2.0
-        evidence = (centre != Q).to(Q.dtype)
-        if free is not None:
-            evidence = evidence * free
-        return thresholds.view(-1, *([1] * Q.dim())) * evidence
-
     def meta_parameters_summary(self) -> dict[str, float | list[float]]:
         """The learned scalars of both rules, for logs and checkpoints' JSON."""
         return {
@@ -218,16 +174,6 @@ class EnergyMemory(nn.Module):
                     "free_momentum": float(torch.sigmoid(self.free_momentum_logit.detach())),
                 }
                 if self.config.free_read_rates
-                else {}
-            ),
-            **(
-                {"l1_threshold": [float(v) for v in self.log_l1_threshold.detach().exp()]}
-                if self.config.query_l1_prior
-                else {}
-            ),
-            **(
-                {"read_start": float(torch.sigmoid(self.read_start_logit.detach()))}
-                if self.config.learned_read_start
                 else {}
             ),
         }

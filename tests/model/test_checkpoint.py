@@ -92,13 +92,13 @@ def test_loading_with_more_or_fewer_steps_resizes_the_per_step_rates(tmp_path: P
 
 def test_adapt_adds_new_terms_and_keeps_every_learned_tensor(tmp_path: Path, tiny_config: ModelConfig) -> None:
     memory = EnergyMemory(tiny_config)
-    grown = adapt(memory, distortions=("erase", "flip"), query_l1_prior=True, init_l1_threshold=0.3)
+    grown = adapt(memory, distortions=("erase", "flip"), free_read_rates=True, init_free_read_lr=0.3)
     assert grown.config.distortions == ("erase", "flip")
     for name, tensor in memory.state_dict().items():
         assert torch.equal(grown.state_dict()[name], tensor)
-    torch.testing.assert_close(grown.log_l1_threshold.exp(), torch.full((tiny_config.read_steps,), 0.3))
+    torch.testing.assert_close(grown.log_free_read_lr.exp(), torch.full((tiny_config.read_steps,), 0.3))
     with pytest.raises(ValueError, match="drops learned tensors"):
         adapt(EnergyMemory(tiny_config.replace(quadratic_energy=True)), quadratic_energy=False)
     save_checkpoint(grown, tmp_path)
-    longer = load_checkpoint(tmp_path, read_steps=tiny_config.read_steps + 2)  # per-step thresholds grow too
-    assert torch.equal(longer.log_l1_threshold[-3:], grown.log_l1_threshold.detach()[-1:].expand(3))
+    longer = load_checkpoint(tmp_path, read_steps=tiny_config.read_steps + 2)  # the free rates grow too
+    assert torch.equal(longer.log_free_read_lr[-3:], grown.log_free_read_lr.detach()[-1:].expand(3))

@@ -180,36 +180,19 @@ def test_conv_energy_adds_the_gaussian_prior_term(tiny_conv_config: ModelConfig)
     torch.testing.assert_close(prior.grad_x(x, theta, create_graph=False), expected)
 
 
-def test_l1_query_prior_leaves_erased_entries_alone_and_keeps_answers_near_the_query(
-    tiny_config: ModelConfig,
-) -> None:
-    torch.manual_seed(0)
-    plain = EnergyMemory(tiny_config).double()
-    prior = EnergyMemory(tiny_config.replace(query_l1_prior=True)).double()
-    prior.load_state_dict(plain.state_dict(), strict=False)
-    X = random_binary_patterns(3, 4, 32).double()
-    theta = plain.write(X)
-    erased = X.clone()
-    erased[..., :8] = 0.0  # an erasure: the free entries carry no value, the others are clamped
-    known = erased != 0
-    torch.testing.assert_close(prior.read(theta, erased, known)[0], plain.read(theta, erased, known)[0])
-    flipped = X.clone()
-    flipped[..., :3] *= -1
-    with torch.no_grad():
-        prior.log_l1_threshold.fill_(10.0)  # a threshold no step can beat: nothing moves off the query
-    torch.testing.assert_close(prior.read(theta, flipped)[0], flipped)
-    assert not torch.equal(plain.read(theta, flipped)[0], flipped)
-
-
-def test_l1_thresholds_are_meta_learned(tiny_config: ModelConfig) -> None:
-    memory = EnergyMemory(tiny_config.replace(query_l1_prior=True)).double()
+def test_free_reads_have_their_own_rates(tiny_config: ModelConfig) -> None:
+    memory = EnergyMemory(tiny_config.replace(free_read_rates=True, init_free_read_lr=0.1)).double()
     X = random_binary_patterns(2, 4, 32).double()
+    theta = memory.write(X, create_graph=True)
     Q = X.clone()
     Q[..., :4] *= -1
-    theta = memory.write(X, create_graph=True)
-    X_hat, _ = memory.read(theta, Q, create_graph=True)
-    (X_hat - X).pow(2).sum().backward()
-    assert memory.log_l1_threshold.grad is not None and memory.log_l1_threshold.grad.abs().sum() > 0
+    free, _ = memory.read(theta, Q, create_graph=True)  # nothing clamped: the free rates
+    (free - X).pow(2).sum().backward(retain_graph=True)  # θ's graph is read again below
+    assert memory.log_free_read_lr.grad.abs().sum() > 0 and memory.log_read_lr.grad is None
+    memory.zero_grad()
+    clamped, _ = memory.read(theta, Q, Q != 0, create_graph=True)  # something clamped: the shared rates
+    (clamped - X).pow(2).sum().backward()
+    assert memory.log_read_lr.grad.abs().sum() > 0 and memory.log_free_read_lr.grad is None
 
 
 def test_untrusted_reads_are_rounds_of_erasure_reads(tiny_config: ModelConfig, monkeypatch) -> None:
