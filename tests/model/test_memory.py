@@ -190,7 +190,9 @@ def test_free_reads_have_their_own_rates(tiny_config: ModelConfig) -> None:
     (free - X).pow(2).sum().backward(retain_graph=True)  # θ's graph is read again below
     assert memory.log_free_read_lr.grad.abs().sum() > 0 and memory.log_read_lr.grad is None
     memory.zero_grad()
-    clamped, _ = memory.read(theta, Q, Q != 0, create_graph=True)  # something clamped: the shared rates
+    known = torch.zeros_like(Q, dtype=torch.bool)
+    known[..., 16:] = True
+    clamped, _ = memory.read(theta, Q, known, create_graph=True)  # something clamped: the shared rates
     (clamped - X).pow(2).sum().backward()
     assert memory.log_read_lr.grad.abs().sum() > 0 and memory.log_free_read_lr.grad is None
 
