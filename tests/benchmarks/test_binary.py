@@ -55,3 +55,17 @@ def test_tables_show_ours_beside_the_papers(result: dict) -> None:
     assert "Hopfield, Storkey" in text and "MANN (paper)" in text and "LSTM (paper)" in text
     assert f"{result['methods']['hebb'][1]:.2f}" in text
     assert "NOT clamped" in text
+
+
+def test_flips_clamp_nothing_and_report_exact_recalls() -> None:
+    torch.manual_seed(0)
+    engine = Engine(EnergyMemory(binary128_config()), "untrained", "cpu")
+    flips = bench_binary(engine, memories=4, counts=(16,), distortion="flip", bits=4, seed=0)
+    assert flips["protocol"]["distortion"] == "flip 4 of 128 entries" and not flips["protocol"]["known_clamped"]
+    assert "unclamped" not in flips and flips["paper"] == {}
+    pseudo_inverse = flips["methods"]["pseudo_inverse"][0]
+    assert pseudo_inverse < 1.0 and flips["exact_fraction"]["pseudo_inverse"][0] > 0.5  # 16 patterns fit
+    assert flips["exact_fraction"]["modern_hopfield"] == [1.0]  # the nearest stored pattern, exactly
+    Console(width=160).print(table1(flips))  # renders without the paper's rows
+    with pytest.raises(ValueError, match="unknown binary distortion"):
+        bench_binary(engine, memories=2, counts=(16,), distortion="noise")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks.images import bench_images, scored_mse
+from benchmarks.images import scored_mse
 from model.baselines.images import ProjectionHopfield
 from model.checkpoint import read_config
 from model.config import PRESETS, ModelConfig
@@ -88,18 +88,6 @@ def test_meta_training_on_image_sets(tmp_path: Path, tiny_conv_config: ModelConf
     assert saved.training["data_hash"] != data_hash(
         config, settings.__class__(**{**vars(settings), "dataset": "random"})
     )
-
-
-def test_bench_reports_every_method(tiny_conv_config: ModelConfig) -> None:
-    fc = tiny_conv_config.replace(energy="fc")  # budget 4·64 + 4: four images' worth
-    engines = [Engine(EnergyMemory(fc), "x"), Engine(EnergyMemory(tiny_conv_config), "y")]
-    images = torch.rand(40, 1, 8, 8)
-    result, examples = bench_images(engines, images, images, counts=(1, 4), memories=3)
-    assert len(result["methods"]) == 7 and result["budget_floats"] == engines[0].info.writable_floats
-    projection = result["methods"]["projection Hopfield"]["mse"]
-    assert projection["1"] < 1e-6  # a budget of ≥ 1 image holds a single image exactly
-    assert result["methods"]["query unchanged"]["mse"]["4"] > 0.05
-    assert list(examples)[:2] == ["original", "query"] and examples["query"].shape == (4, 1, 8, 8)
 
 
 @pytest.mark.skipif(not IMAGE_CHECKPOINTS, reason="no image checkpoint shipped")
