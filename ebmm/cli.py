@@ -60,6 +60,9 @@ def train(
     lr: float = 3e-3,
     lr_schedule: Annotated[str, typer.Option(help="constant or cosine")] = "cosine",
     loss: Annotated[str, typer.Option(help="Meta-loss: mse, or log-mse (weighs every N alike).")] = "mse",
+    train_only: Annotated[
+        str | None, typer.Option(help="Comma-separated parameter names to train (default: all).")
+    ] = None,
     meta_hidden: Annotated[int | None, typer.Option(help="Width of the meta-learned layer.")] = None,
     write_steps: Annotated[int | None, typer.Option(help="T")] = None,
     read_steps: Annotated[int | None, typer.Option(help="K")] = None,
@@ -139,6 +142,7 @@ def train(
         lr=lr,
         lr_schedule=lr_schedule,
         loss=loss,
+        train_only=tuple(train_only.split(",")) if train_only else (),
         eval_every=eval_every,
         seed=seed,
         dataset=dataset or PRESET_DATASETS.get(config.name, "random"),

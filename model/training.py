@@ -54,6 +54,9 @@ class TrainSettings:
     # the error the same at every N and distortion, so small sets and mild corruptions, whose errors are
     # small, are not drowned out by the large errors of full memories.
     loss: str = "mse"
+    # Train only the parameters with these names (e.g. the free reads' rates, leaving everything the clamped
+    # reads and the writes use as it was); empty: all of them.
+    train_only: tuple[str, ...] = ()
 
 
 def binary_source(dim: int) -> PatternSource:
@@ -191,7 +194,7 @@ class MetaTrainer:
         else:
             self.memory = (initial or EnergyMemory(config)).to(self.device).train()
             self.elapsed = 0.0
-        self.optimizer = torch.optim.Adam(self.memory.parameters(), lr=settings.lr)
+        self.optimizer = torch.optim.Adam(self.trained_parameters(), lr=settings.lr)
         if resume and state_path.is_file():
             self.optimizer.load_state_dict(state["optimizer"])
         self.sampler = sampler or binary_sampler(self.memory.config, settings)
@@ -199,6 +202,16 @@ class MetaTrainer:
         self.domain = domain_of(self.memory.config)
         self.error_format = self.domain.error_format
         self.last_eval: dict[str, dict[int, float]] = {}
+
+    def trained_parameters(self) -> list[torch.nn.Parameter]:
+        """The parameters this run optimises: all, or those named in `settings.train_only`."""
+        named = dict(self.memory.named_parameters())
+        if not self.settings.train_only:
+            return list(named.values())
+        unknown = sorted(set(self.settings.train_only) - set(named))
+        if unknown:
+            raise ValueError(f"train_only names no parameter of the model: {unknown}")
+        return [named[name] for name in self.settings.train_only]
 
     def train_step(self) -> tuple[float, float]:
         for group in self.optimizer.param_groups:
@@ -209,7 +222,7 @@ class MetaTrainer:
         loss, error = meta_loss(self.memory, X, mask, self.generator, family, self.settings.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.memory.parameters(), self.settings.clip)
+        torch.nn.utils.clip_grad_norm_(self.trained_parameters(), self.settings.clip)
         self.optimizer.step()
         self.step += 1
         return float(loss.detach()), float(error)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pytest
 import torch
 
 from model.config import ModelConfig
@@ -75,3 +77,16 @@ def test_init_from_fine_tunes_a_checkpoint_with_longer_reads(tmp_path: Path, tin
     assert tuned.config.training["steps"] == 1 and tuned.config.training["settings"]["max_patterns"] == 8
     torch.testing.assert_close(tuned.energy.A, base.energy.A, atol=1e-6, rtol=0)  # lr ≈ 0: still the base weights
     assert not torch.equal(tuned.energy.A, EnergyMemory(tiny_config).energy.A)
+
+
+def test_train_only_changes_just_the_named_parameters(tmp_path: Path, tiny_config: ModelConfig) -> None:
+    config = tiny_config.replace(free_read_rates=True, distortions=("erase", "flip"))
+    names = ("log_free_read_lr", "free_momentum_logit")
+    trainer = MetaTrainer(config, dataclasses.replace(_settings(20), train_only=names), tmp_path)
+    before = {name: p.detach().clone() for name, p in trainer.memory.named_parameters()}
+    for _ in range(20):
+        trainer.train_step()
+    changed = {name for name, p in trainer.memory.named_parameters() if not torch.equal(p, before[name])}
+    assert changed == set(names)
+    with pytest.raises(ValueError, match="names no parameter"):
+        MetaTrainer(config, dataclasses.replace(_settings(1), train_only=("nope",)), tmp_path)
