@@ -99,22 +99,16 @@ def train(
     ] = None,
 ) -> None:
     """Meta-train a model; resumable with --resume."""
-    from model.config import PRESETS
     from model.data.datasets import PRESET_DATASETS
     from model.engine import resolve_device
-    from model.training import MetaTrainer, TrainSettings, task_sampler
+    from model.training import MetaTrainer, TrainSettings, run_config, task_sampler
 
     if threads:
         torch.set_num_threads(threads)
-    if preset not in PRESETS:
-        raise typer.BadParameter(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    overrides = {
-        k: v
-        for k, v in {"meta_hidden": meta_hidden, "write_steps": write_steps, "read_steps": read_steps}.items()
-        if v is not None
-    }
-    # what a run may add to an --init-from checkpoint: new terms start at their initial values
-    additions = {
+    changes = {
+        "meta_hidden": meta_hidden,
+        "write_steps": write_steps,
+        "read_steps": read_steps,
         "distortions": None if distortions is None else tuple(distortions.split(",")),
         "free_read_rates": free_read_rates,
         "untrusted_read_rounds": untrusted_read_rounds,
@@ -123,17 +117,10 @@ def train(
         "quadratic_rank": quadratic_rank,
         "init_quadratic_strength": init_quadratic_strength,
     }
-    recipe = {k: v for k, v in additions.items() if v is not None}
-    initial = None
-    if init_from is not None:
-        from model.checkpoint import adapt, load_checkpoint
-
-        if meta_hidden is not None:
-            raise typer.BadParameter("an --init-from checkpoint keeps its meta-learned layer's width")
-        initial = adapt(load_checkpoint(init_from, **overrides), training={}, **recipe)
-        config = initial.config
-    else:
-        config = PRESETS[preset](**overrides, **recipe)
+    try:
+        config, initial = run_config(preset, init_from, {k: v for k, v in changes.items() if v is not None})
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     settings = TrainSettings(
         steps=steps,
         batch=batch,

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from model.checkpoint import load_checkpoint, save_checkpoint
+from model.checkpoint import adapt, load_checkpoint, save_checkpoint
 from model.config import ModelConfig
 from model.domains import DistortionFamily, domain_of
 from model.memory import EnergyMemory
@@ -158,6 +158,29 @@ def data_hash(config: ModelConfig, settings: TrainSettings) -> str:
     if settings.dataset != "random":
         task["dataset"] = settings.dataset
     return hashlib.sha256(orjson.dumps(task, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def run_config(
+    preset: str, init_from: str | Path | None, changes: dict[str, object]
+) -> tuple[ModelConfig, EnergyMemory | None]:
+    """The config a run trains, and the model it starts from (None: a fresh one).
+
+    A new model is the preset with `changes`; an `init_from` checkpoint keeps its architecture but may take
+    longer loops (write_steps, read_steps; see model.checkpoint.resize_steps) and added terms (distortions,
+    read rules, the quadratic: new parameters start at their initial values).
+    """
+    from model.config import PRESETS
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    if init_from is None:
+        return PRESETS[preset](**changes), None
+    if "meta_hidden" in changes:
+        raise ValueError("an --init-from checkpoint keeps its meta-learned layer's width")
+    loop_steps = {k: v for k, v in changes.items() if k in ("write_steps", "read_steps")}
+    additions = {k: v for k, v in changes.items() if k not in loop_steps}
+    initial = adapt(load_checkpoint(init_from, **loop_steps), training={}, **additions)
+    return initial.config, initial
 
 
 class MetaTrainer:

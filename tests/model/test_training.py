@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from model.checkpoint import save_checkpoint
 from model.config import ModelConfig
 from model.memory import EnergyMemory
-from model.training import MetaTrainer, TrainSettings, learning_rate, meta_loss
+from model.training import MetaTrainer, TrainSettings, learning_rate, meta_loss, run_config
 
 
 def _settings(steps: int) -> TrainSettings:
@@ -90,3 +91,16 @@ def test_train_only_changes_just_the_named_parameters(tmp_path: Path, tiny_confi
     assert changed == set(names)
     with pytest.raises(ValueError, match="names no parameter"):
         MetaTrainer(config, dataclasses.replace(_settings(1), train_only=("nope",)), tmp_path)
+
+
+def test_run_config_builds_a_preset_or_grows_a_checkpoint(tmp_path: Path, tiny_config: ModelConfig) -> None:
+    config, initial = run_config("tiny", None, {"write_steps": 3})
+    assert initial is None and config.write_steps == 3 and config.name == "tiny"
+    save_checkpoint(EnergyMemory(tiny_config), tmp_path)
+    config, initial = run_config("tiny", tmp_path, {"read_steps": 7, "distortions": ("erase", "flip")})
+    assert initial is not None and initial.config is config and config.training == {}
+    assert config.read_steps == 7 and len(initial.log_read_lr) == 7 and config.distortions == ("erase", "flip")
+    with pytest.raises(ValueError, match="meta-learned layer"):
+        run_config("tiny", tmp_path, {"meta_hidden": 8})
+    with pytest.raises(ValueError, match="unknown preset"):
+        run_config("nope", None, {})
