@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from rich.table import Table
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -117,3 +118,26 @@ def bench_engine(
         "distortion": family.description,
         "rows": rows,
     }
+
+
+def engine_table(result: dict) -> Table:
+    """The throughput table of a bench_engine result."""
+    table = Table(
+        title=f"engine throughput: {result['model']} on {result['device']}, {result['mode']}, reads: "
+        f"{result['distortion']} "
+        f"({result['torch_threads']} threads; matmul peak {result['matmul_peak_gflop_per_s']:,.0f} GFLOP/s)"
+    )
+    columns = ("batch", "writes/s", "reads/s", "reads vs batch 1", "write GFLOP/s", "read GFLOP/s", "% of peak w/r")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in result["rows"]:
+        table.add_row(
+            str(row["batch"]),
+            f"{row['writes_per_s']:,.0f}",
+            f"{row['reads_per_s']:,.0f}",
+            f"{row['read_speedup_vs_batch1']:.1f}×",
+            f"{row['write_gflop_per_s']:,.2f}",
+            f"{row['read_gflop_per_s']:,.2f}",
+            f"{100 * row['write_peak_fraction']:.1f} / {100 * row['read_peak_fraction']:.1f}",
+        )
+    return table

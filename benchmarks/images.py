@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 
 import torch
+from rich.table import Table
 from torch import Tensor
 
 from model.baselines.images import BudgetedModernHopfield, GaussianPrior, ProjectionHopfield
@@ -153,3 +154,19 @@ def bench_images(
         "torch_threads": torch.get_num_threads(),
     }
     return result, examples
+
+
+def images_table(result: dict) -> Table:
+    """The table of a bench_images result: MSE and the share of exact recalls per method and N."""
+    title = f"{result.get('dataset', 'images')}, {result['distortion_description']}: {result['protocol']}"
+    table = Table(
+        title=f"{title} ({result['memories']} memories per N)", caption="exact: share of queries recalled exactly"
+    )
+    table.add_column("method")
+    table.add_column("floats", justify="right")
+    for count in result["counts"]:
+        table.add_column(f"N={count}", justify="right")
+    for name, method in result["methods"].items():
+        table.add_row(name, str(method["floats"]), *(f"{v:.4f}" for v in method["mse"].values()))
+        table.add_row("  exact", "", *(f"{v:.0%}" for v in method["exact_fraction"].values()), style="dim")
+    return table

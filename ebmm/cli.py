@@ -209,7 +209,7 @@ def bench_engine_command(
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """Write/read throughput vs batch size on one device."""
-    from benchmarks.engine import bench_engine
+    from benchmarks.engine import bench_engine, engine_table
     from model.engine import Engine
 
     if threads:
@@ -218,24 +218,7 @@ def bench_engine_command(
     if distortion is not None and distortion not in engine.domain.families:
         raise typer.BadParameter(f"unknown distortion {distortion!r}; choose from {sorted(engine.domain.families)}")
     result = bench_engine(engine, _counts(batches), patterns, seconds, distortion=distortion)
-    table = Table(
-        title=f"engine throughput: {result['model']} on {result['device']}, {result['mode']}, reads: "
-        f"{result['distortion']} "
-        f"({result['torch_threads']} threads; matmul peak {result['matmul_peak_gflop_per_s']:,.0f} GFLOP/s)"
-    )
-    columns = ("batch", "writes/s", "reads/s", "reads vs batch 1", "write GFLOP/s", "read GFLOP/s", "% of peak w/r")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for row in result["rows"]:
-        table.add_row(
-            str(row["batch"]),
-            f"{row['writes_per_s']:,.0f}",
-            f"{row['reads_per_s']:,.0f}",
-            f"{row['read_speedup_vs_batch1']:.1f}×",
-            f"{row['write_gflop_per_s']:,.2f}",
-            f"{row['read_gflop_per_s']:,.2f}",
-            f"{100 * row['write_peak_fraction']:.1f} / {100 * row['read_peak_fraction']:.1f}",
-        )
+    table = engine_table(result)
     console.print(table)
     write_json(result, json_path)
 
@@ -260,7 +243,7 @@ def bench_images_command(
     plot: Annotated[Path | None, typer.Option(help="PNG of MSE vs N; examples go beside it as *-examples.png.")] = None,
 ) -> None:
     """Occluded-block MSE vs stored images: EBMM against Hopfield baselines at the same floats per memory."""
-    from benchmarks.images import bench_images
+    from benchmarks.images import bench_images, images_table
     from model.checkpoint import read_config
     from model.data.datasets import load_images
     from model.engine import Engine
@@ -281,17 +264,7 @@ def bench_images_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     result = {"dataset": dataset, "checkpoints": [str(path) for path in paths], **result}
-    table = Table(
-        title=f"{dataset}, {result['distortion_description']}: {result['protocol']} ({memories} memories per N)",
-        caption="exact: fraction of queries with MSE < 0.005",
-    )
-    table.add_column("method")
-    table.add_column("floats", justify="right")
-    for count in result["counts"]:
-        table.add_column(f"N={count}", justify="right")
-    for name, method in result["methods"].items():
-        table.add_row(name, str(method["floats"]), *(f"{v:.4f}" for v in method["mse"].values()))
-        table.add_row("  exact", "", *(f"{v:.0%}" for v in method["exact_fraction"].values()), style="dim")
+    table = images_table(result)
     console.print(table)
     write_json(result, json_path)
     if plot is not None:

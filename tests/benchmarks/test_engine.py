@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from rich.console import Console
 
-from benchmarks.engine import bench_engine, counted_flops, flops_per_item, matmul_peak_flops
+from benchmarks.engine import bench_engine, counted_flops, engine_table, flops_per_item, matmul_peak_flops
 from model.config import ModelConfig
 from model.domains import domain_of
 from model.engine import Engine
@@ -40,6 +41,19 @@ def test_bench_rows_flops_and_peak_fraction(tiny_config: ModelConfig, tiny_conv_
     assert 0 < row["write_peak_fraction"] < 1 and result["mode"] == "eager"
     conv = bench_engine(Engine(EnergyMemory(tiny_conv_config), "y"), batches=(2,), patterns=2, min_seconds=0.01)
     assert conv["read_flops_per_query"] > 0 and conv["write_flops_per_memory"] > 0  # conv products are counted too
+    console = Console(width=200, record=True)
+    console.print(engine_table(result))
+    assert "reads vs batch 1" in console.export_text() and result["distortion"] == "erase 8 of 32 entries"
+
+
+def test_noisy_reads_are_benchmarked_as_untrusted_reads(tiny_config: ModelConfig) -> None:
+    untrusted = tiny_config.replace(untrusted_read_rounds=4, distortions=("erase", "flip"))
+    plain = bench_engine(Engine(EnergyMemory(tiny_config), "x"), batches=(2,), patterns=3, min_seconds=0.01)
+    flips = bench_engine(
+        Engine(EnergyMemory(untrusted), "x"), batches=(2,), patterns=3, min_seconds=0.01, distortion="flip"
+    )
+    assert flips["distortion"] == "flip 16 of 32 entries"
+    assert flips["read_flops_per_query"] > 4 * plain["read_flops_per_query"]  # four rounds of erasure reads
 
 
 def test_matmul_peak_is_a_plausible_rate() -> None:

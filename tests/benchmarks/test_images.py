@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from rich.console import Console
 
-from benchmarks.images import bench_images
+from benchmarks.images import bench_images, images_table
 from model.config import ModelConfig
 from model.engine import Engine
 from model.memory import EnergyMemory
@@ -27,6 +28,10 @@ def test_bench_reports_every_method(engines: list[Engine]) -> None:
     assert result["methods"]["query unchanged"]["exact_fraction"]["4"] == 0.0
     assert list(examples)[:2] == ["original", "query"] and examples["query"].shape == (4, 1, 8, 8)
     assert result["distortion"] == "occlude" and "occluded block" in result["protocol"]
+    console = Console(width=200, record=True)
+    console.print(images_table(result))
+    text = console.export_text()
+    assert "projection Hopfield" in text and "exact" in text
 
 
 @pytest.mark.parametrize("distortion", ["occlude-free", "noise", "salt-pepper"])
