@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from service.schemas import ErrorBody, Health, MemoryPublic, ModelList, Readiness, RetrieveResult
 
-from .conftest import KEYS, TENANT
+from ..conftest import KEYS, TENANT
 
 
 def assert_exactly(model: type[BaseModel], body: object) -> None:

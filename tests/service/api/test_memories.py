@@ -12,7 +12,7 @@ from model.engine import Engine
 from service.batch_ops import SELF_CHECK_SEED
 from service.client import EBMMClient, EBMMError
 
-from .conftest import memory_key
+from ..conftest import memory_key
 
 
 def stored_theta(server, memory_id: str) -> torch.Tensor:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.load import bench_server, run_load_bench
-
-from .conftest import KEYS, TENANT
+from tests.service.conftest import KEYS, TENANT
 
 
 async def test_bench_server_reports_each_cell(server) -> None:

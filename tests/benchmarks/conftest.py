@@ -1,0 +1,3 @@
+"""The load benchmark drives a real server: it shares the service tests' fixtures (tiny checkpoints, keys)."""
+
+from tests.service.conftest import bits, checkpoints, engine, server  # noqa: F401  (pytest fixtures)
