@@ -73,11 +73,17 @@ def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
     ]
 
 
+def _group_key(job: ReadJob) -> tuple[bool, int]:
+    """Reads share an engine call when they clamp alike (a read with nothing known may be read differently,
+    see Engine.read) and their query counts share a bucket."""
+    return job.known is None, query_bucket(len(job.queries))
+
+
 def read_batch(engine: Engine, jobs: Sequence[ReadJob]) -> list[ReadOutcome]:
-    """B reads -> B answers, one engine.read per group of similar M."""
-    order = sorted(range(len(jobs)), key=lambda i: query_bucket(len(jobs[i].queries)))
+    """B reads -> B answers, one engine.read per group of alike reads."""
+    order = sorted(range(len(jobs)), key=lambda i: _group_key(jobs[i]))
     outcomes: dict[int, ReadOutcome] = {}
-    for _, group in groupby(order, key=lambda i: query_bucket(len(jobs[i].queries))):
+    for _, group in groupby(order, key=lambda i: _group_key(jobs[i])):
         indices = list(group)
         outcomes.update(zip(indices, _read_group(engine, [jobs[i] for i in indices]), strict=True))
     return [outcomes[i] for i in range(len(jobs))]

@@ -1,0 +1,35 @@
+"""Engine calls for batches of requests: a batch's answers equal each request read alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from model.config import tiny_binary_config
+from model.engine import Engine
+from model.memory import EnergyMemory
+from model.tasks import random_binary_patterns
+from service.batch_ops import ReadJob, read_batch
+
+
+def test_noisy_and_clamped_reads_in_one_batch_are_read_as_if_alone() -> None:
+    """A noisy read (nothing known) is read as rounds of erasures; batched with clamped reads it must not be
+    read as a plain clamped read with an all-free mask."""
+    torch.manual_seed(0)
+    config = tiny_binary_config(untrusted_read_rounds=3, untrusted_read_erased=6, distortions=("erase", "flip"))
+    engine = Engine(EnergyMemory(config), "x", "cpu")
+    X = random_binary_patterns(3, 4, 32)
+    theta = engine.write(X).numpy()
+    queries = X.numpy().copy()
+    queries[:, :, :3] *= -1
+    jobs = [
+        ReadJob(theta[0], queries[0], None),  # noisy
+        ReadJob(theta[1], queries[1], queries[1] != 0),  # clamped
+        ReadJob(theta[2], queries[2], None),  # noisy
+    ]
+    together = read_batch(engine, jobs)
+    for job, outcome in zip(jobs, together, strict=True):
+        (alone,) = read_batch(engine, [job])
+        assert np.array_equal(outcome.patterns, alone.patterns)
+    assert np.array_equal(together[1].patterns, queries[1])  # every entry clamped: the query comes back
+    assert not np.array_equal(together[0].patterns, queries[0])  # read as erasures: something moved
