@@ -103,7 +103,9 @@ def test_shipped_image_checkpoint_beats_returning_the_query(path: Path) -> None:
     answer = engine.read(engine.write(X), Q, known).patterns
     ebmm, unchanged = scored_mse(answer, X, ~known).mean(), scored_mse(Q, X, ~known).mean()
     assert ebmm < 0.6 * unchanged, f"{path.name}: {ebmm:.4f} vs query unchanged {unchanged:.4f}"
-    (errors,) = engine.self_check(engine.write(X), X, generator=generator).values()  # the write-time check
+    checks = engine.self_check(engine.write(X), X, generator=generator)  # the write-time check, per distortion
+    assert list(checks) == [d.name for d in engine.info.distortions]
+    errors = checks[engine.domain.standard.name]
     unchanged_per_pixel = float(unchanged) * (config.distortion_size / config.input_shape[-1]) ** 2  # block: 1/4
     assert errors.shape == (8,) and float(errors.mean()) < 0.75 * unchanged_per_pixel
 
@@ -120,3 +122,21 @@ def test_shipped_digits_checkpoints_beat_the_projection_network_on_64_images(nam
     projection = ProjectionHopfield(engine.info.writable_floats)
     baseline = scored_mse(projection.read(projection.write(X), Q, known), X, ~known).mean()
     assert ebmm < 0.9 * baseline, f"EBMM {ebmm:.4f} vs projection Hopfield {baseline:.4f}"
+
+
+NOISY_CHECKPOINTS = [path for path in IMAGE_CHECKPOINTS if "noise" in read_config(path).distortions]
+
+
+@pytest.mark.skipif(not NOISY_CHECKPOINTS, reason="no image checkpoint trained on noise")
+@pytest.mark.parametrize("path", NOISY_CHECKPOINTS, ids=lambda p: p.name)
+def test_shipped_image_checkpoint_denoises_as_recorded(path: Path) -> None:
+    """Gaussian noise (nothing clamped) at N = 16: the answer is closer than the query, as recorded in training."""
+    engine = Engine.from_checkpoint(path, "cpu")
+    recorded = engine.config.training["eval_error"]["noise"]["16"]
+    generator = torch.Generator().manual_seed(0)
+    X = image_source(load_images(engine.config.training["settings"]["dataset"], "test"))(16, 16, generator)
+    Q, known = engine.domain.families["noise"](X, generator)
+    answer = engine.read(engine.write(X), Q, known).patterns
+    ebmm, query = float((answer - X).pow(2).mean()), float((Q - X).pow(2).mean())
+    assert ebmm < 0.7 * query, f"{path.name}: {ebmm:.4f} vs the query's {query:.4f}"
+    assert abs(ebmm - recorded) <= 0.15 * recorded, (ebmm, recorded)
