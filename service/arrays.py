@@ -13,7 +13,7 @@ import numpy as np
 from model.domains import Domain
 from service.errors import invalid
 
-Matrix = list[list[float]]
+Matrix = list[list[float]] | np.ndarray  # JSON rows, or the float32 array a large body's parser made of them
 
 
 def to_matrix(rows: Matrix | None, b64: str | None, shape: list[int] | None, field: str, dim: int) -> np.ndarray:
@@ -33,11 +33,13 @@ def to_matrix(rows: Matrix | None, b64: str | None, shape: list[int] | None, fie
             raise invalid(f"{field} holds {len(raw)} bytes; shape {shape} needs {4 * rows_count * width}", field)
         return np.frombuffer(raw, dtype="<f4").reshape(rows_count, width).astype(np.float32)
     assert rows is not None
-    if not rows:
+    if not len(rows):
         raise invalid(f"{field} must hold at least one row", field)
-    for i, row in enumerate(rows):
-        if len(row) != dim:
-            raise invalid(f"{field}[{i}] has {len(row)} numbers; the model takes {dim}", f"{field}[{i}]")
+    # an array (a large body's) is a rectangle already: every row is as long as the first
+    lengths = [rows.shape[1]] if isinstance(rows, np.ndarray) else [len(row) for row in rows]
+    for i, length in enumerate(lengths):
+        if length != dim:
+            raise invalid(f"{field}[{i}] has {length} numbers; the model takes {dim}", f"{field}[{i}]")
     return np.asarray(rows, dtype=np.float32)
 
 

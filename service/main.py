@@ -22,6 +22,7 @@ from service.api.routes import health, memories, models
 from service.auth import ApiKeys
 from service.batch_ops import ModelQueues
 from service.batcher import Batcher
+from service.body_parser import BodyParser
 from service.embedded_redis import EmbeddedRedis
 from service.errors import install_error_handlers
 from service.memories import MemoryService
@@ -62,9 +63,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
     app.state.registry, app.state.store, app.state.redis_url, app.state.embedded = registry, store, url, embedded
     app.state.memories = MemoryService(settings, registry, store, queues, metrics)
+    app.state.body_parser = BodyParser(settings.parse_offload_bytes)
     try:
         yield
     finally:
+        await asyncio.to_thread(app.state.body_parser.close)
         await batcher.drain()
         await store.close()
         if embedded is not None:

@@ -1,11 +1,9 @@
-"""Request bodies parsed with orjson: a write's JSON pattern matrix decodes ~6× faster than with `json`.
+"""Request bodies parsed with orjson (a write's JSON pattern matrix decodes ~6× faster than with `json`), large
+ones in a parser process (service.body_parser).
 
 FastAPI reads a JSON body through `Request.json()`; routes of routers built with `route_class=ORJSONRoute`
-get a request whose `json()` uses orjson. Bodies orjson refuses (NaN / Infinity literals, numbers beyond
-float range, malformed JSON) are parsed again by `json`, so they get the same validation messages as before:
-a non-finite number is named by its field, a malformed body by its character offset. Bodies with a run of
-19 or more digits go to `json` directly: orjson reads an integer beyond 64 bits as a float, which would
-silently change a client's metadata (`json` keeps it exact, and storing it is then refused with a message).
+get a request whose `json()` uses `service.body_parser.parse_json`, or for a body over
+EBMM_PARSE_OFFLOAD_BYTES awaits the app's parser process, so the event loop keeps serving meanwhile.
 
 Every route of these routers needs an API key, and `ORJSONRoute` checks it before the body is read: FastAPI
 reads and parses a body before it resolves dependencies, so an anonymous client could otherwise make the
@@ -14,34 +12,26 @@ server wait for, read and parse up to EBMM_MAX_BODY_BYTES. The tenant found is l
 
 from __future__ import annotations
 
-import json
-import re
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from service.auth import authenticate_headers
-
-LONG_DIGIT_RUN = re.compile(rb"[0-9]{19}")
-
-
-def parse_json(body: bytes) -> Any:
-    """orjson where it reads the body exactly, else `json` (whose errors FastAPI turns into a 422)."""
-    if not LONG_DIGIT_RUN.search(body):
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(body)
+from service.body_parser import BodyParser, parse_json, parse_large_body
 
 
 class ORJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = parse_json(await self.body())
+            body = await self.body()
+            parser: BodyParser = self.app.state.body_parser
+            if parser.offloads(body):
+                self._json = await asyncio.get_running_loop().run_in_executor(parser.pool, parse_large_body, body)
+            else:
+                self._json = parse_json(body)
         return self._json
 
 

@@ -7,11 +7,20 @@ D is the model's `input_dim`; image models take each image flattened in C, H, W 
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, WrapValidator, model_validator
+
+
+def _parsed_off_the_loop(value: Any, handler: Any) -> Any:
+    """A matrix the parser process already made a float32 array (service.body_parser) is taken as it is."""
+    return value if isinstance(value, np.ndarray) else handler(value)
+
 
 Matrix = list[list[float]]
+# A request matrix: JSON rows of numbers, or (large bodies) the float32 array the parser process made of them.
+RequestMatrix = Annotated[Matrix, WrapValidator(_parsed_off_the_loop)]
 
 
 class _Request(BaseModel):
@@ -31,7 +40,7 @@ class MemoryCreate(_Request):
     """Write a memory: N patterns of D numbers (binary models: ±1; image models: in the model's value range)."""
 
     model: str = Field(min_length=1, max_length=200, examples=["binary128"])
-    patterns: Matrix | None = Field(None, description="[N][D] numbers.")
+    patterns: RequestMatrix | None = Field(None, description="[N][D] numbers.")
     patterns_b64: str | None = Field(None, description="base64 of N·D little-endian float32, with `shape`.")
     shape: list[int] | None = Field(None, description="[N, D] of `patterns_b64`.", min_length=2, max_length=2)
     ttl_seconds: int | None = Field(None, ge=1, description="Expire the memory after this many seconds.")
@@ -50,9 +59,9 @@ class RetrieveRequest(_Request):
     every non-zero entry and image models keep none. `noisy: true` says entries may be wrong: nothing is kept.
     """
 
-    queries: Matrix | None = Field(None, description="[M][D] numbers.")
+    queries: RequestMatrix | None = Field(None, description="[M][D] numbers.")
     queries_b64: str | None = Field(None, description="base64 of M·D little-endian float32, with `shape`.")
-    known_mask: Matrix | None = Field(None, description="[M][D] of 0/1 (1 = keep this entry).")
+    known_mask: RequestMatrix | None = Field(None, description="[M][D] of 0/1 (1 = keep this entry).")
     known_mask_b64: str | None = Field(None, description="base64 of M·D float32 0/1, with `shape`.")
     shape: list[int] | None = Field(None, description="[M, D] of the base64 arrays.", min_length=2, max_length=2)
     noisy: bool = Field(

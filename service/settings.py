@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_queue: int = Field(1024, ge=1, description="Waiting items per (model, op) queue before 429.")
     deadline_s: float = Field(10.0, gt=0, description="A request waiting longer than this for the engine gets 503.")
     max_body_bytes: int = Field(16 * 2**20, ge=1024, description="Larger request bodies get 413 before parsing.")
+    parse_offload_bytes: int = Field(
+        2**20, ge=0, description="Larger JSON bodies are parsed in a parser process, off the event loop."
+    )
     max_header_bytes: int = Field(
         64 * 1024, ge=1024, description="Request line and headers over this get 400 (ebmm serve; h11's limit)."
     )

@@ -10,7 +10,6 @@ import time
 import httpx
 import numpy as np
 import orjson
-import pytest
 
 from .conftest import KEYS, TENANT
 
@@ -37,11 +36,6 @@ def test_the_key_is_checked_before_the_body_is_read(server) -> None:
     assert _send_headers_only(server.url, f"Authorization: Bearer {KEYS[TENANT]}\r\n", wait_s=1.0) == b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed yet: orjson and pydantic hold the GIL, so a worker thread would not help; it needs a parser "
-    "process (issue 16 item 7, second half)",
-)
 def test_a_large_body_does_not_stall_other_requests(make_server) -> None:
     """A 12 MB JSON write (250 000 rows: refused for its size only after parsing) while /healthz is polled:
     no probe waits as long as the body takes to parse."""

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
+import numpy as np
 import orjson
 import pytest
 from fastapi.routing import APIRoute
 
 from service.api.routes.memories import router
+from service.body_parser import BodyParser
 from service.requests import ORJSONRequest, ORJSONRoute
 
 
-def request_with_body(body: bytes) -> ORJSONRequest:
+def request_with_body(body: bytes, parser: BodyParser | None = None) -> ORJSONRequest:
+    """A request of an app whose parser process takes bodies over `parser.offload_bytes` (default: none)."""
+
     async def receive() -> dict:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return ORJSONRequest({"type": "http", "method": "POST", "headers": []}, receive)
+    app = SimpleNamespace(state=SimpleNamespace(body_parser=parser or BodyParser(10**9)))
+    return ORJSONRequest({"type": "http", "method": "POST", "headers": [], "app": app}, receive)
 
 
 async def test_json_bodies_are_parsed_by_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
     calls, loads = [], orjson.loads
-    monkeypatch.setattr("service.requests.orjson.loads", lambda body: calls.append(body) or loads(body))
+    monkeypatch.setattr("service.body_parser.orjson.loads", lambda body: calls.append(body) or loads(body))
     body = orjson.dumps({"queries": [[1.0, -1.0, 0.0]]})
     assert await request_with_body(body).json() == {"queries": [[1.0, -1.0, 0.0]]}
     assert calls == [body]
@@ -33,6 +39,20 @@ async def test_bodies_orjson_refuses_get_the_json_module_s_reading() -> None:
     assert await request_with_body(b'{"n": 1000000000000000000001}').json() == {"n": 10**21 + 1}  # exact
     with pytest.raises(ValueError):  # still malformed for both: FastAPI turns it into a 422
         await request_with_body(b'{"model": ').json()
+
+
+async def test_bodies_over_the_offload_size_are_parsed_in_the_parser_process() -> None:
+    parser = BodyParser(offload_bytes=10)
+    try:
+        parsed = await request_with_body(b'{"queries": [[1, -1, 0]], "noisy": true}', parser).json()
+        assert isinstance(parsed["queries"], np.ndarray) and parsed["queries"].dtype == np.float32
+        assert parsed["queries"].tolist() == [[1.0, -1.0, 0.0]] and parsed["noisy"] is True
+        small = await request_with_body(b'{"q": 1}', parser).json()  # at most 10 bytes: parsed in place
+        assert small == {"q": 1}
+        with pytest.raises(ValueError):  # the parser's JSONDecodeError comes back: FastAPI answers 422
+            await request_with_body(b'{"model": "tiny", ', parser).json()
+    finally:
+        parser.close()
 
 
 def test_every_memories_route_uses_the_orjson_route() -> None:
