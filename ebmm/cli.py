@@ -43,8 +43,9 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(
+    context: typer.Context,
     out: Annotated[Path, typer.Option(help="Checkpoint directory (written as training goes).")],
     preset: Annotated[str, typer.Option(help="Model preset: binary128, tiny, digits, digits-conv, patches16.")] = (
         "binary128"
@@ -63,30 +64,6 @@ def train(
     train_only: Annotated[
         str | None, typer.Option(help="Comma-separated parameter names to train (default: all).")
     ] = None,
-    meta_hidden: Annotated[int | None, typer.Option(help="Width of the meta-learned layer.")] = None,
-    write_steps: Annotated[int | None, typer.Option(help="T")] = None,
-    read_steps: Annotated[int | None, typer.Option(help="K")] = None,
-    quadratic_energy: Annotated[
-        bool | None, typer.Option(help="Add a meta-learned ½λ‖x − μ‖² to the energy (default: the preset's).")
-    ] = None,
-    quadratic_rank: Annotated[
-        int | None, typer.Option(help="With --quadratic-energy: rank of the learned precision factor L (0: none).")
-    ] = None,
-    init_quadratic_strength: Annotated[
-        float | None, typer.Option(help="With --quadratic-energy: its initial strength λ₀ (default 0.1).")
-    ] = None,
-    distortions: Annotated[
-        str | None, typer.Option(help="Comma-separated distortion families to train on (default: the domain's).")
-    ] = None,
-    free_read_rates: Annotated[
-        bool | None, typer.Option(help="Reads with nothing clamped get their own learned rates and momentum.")
-    ] = None,
-    untrusted_read_rounds: Annotated[
-        int | None, typer.Option(help="Read queries with nothing known as this many rounds of erasure reads.")
-    ] = None,
-    untrusted_read_erased: Annotated[
-        int | None, typer.Option(help="Entries each such round erases (the most suspect ones).")
-    ] = None,
     eval_every: int = 500,
     seed: int = 0,
     device: DeviceOption = "auto",
@@ -95,30 +72,24 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from OUT/train_state.pt.")] = False,
     init_from: Annotated[
         Path | None,
-        typer.Option(help="Start from this checkpoint's weights (new optimizer); --write/read-steps may change T, K."),
+        typer.Option(help="Start from this checkpoint's weights (new optimizer); config flags may lengthen T, K."),
     ] = None,
 ) -> None:
-    """Meta-train a model; resumable with --resume."""
+    """Meta-train a model; resumable with --resume.
+
+    Any model config field (model/config.py) is set as --field-name VALUE, booleans as --flag / --no-flag, tuples
+    comma-separated: e.g. --write-steps 8 --read-steps 12, --meta-hidden 512, --quadratic-energy
+    --quadratic-rank 64, --distortions erase,flip, --free-read-rates, --untrusted-read-rounds 8. With
+    --init-from, a checkpoint keeps its architecture but may take longer loops and added terms."""
+    from model.config import ModelConfig
     from model.data.datasets import PRESET_DATASETS
     from model.engine import resolve_device
     from model.training import MetaTrainer, TrainSettings, run_config, task_sampler
 
     if threads:
         torch.set_num_threads(threads)
-    changes = {
-        "meta_hidden": meta_hidden,
-        "write_steps": write_steps,
-        "read_steps": read_steps,
-        "distortions": None if distortions is None else tuple(distortions.split(",")),
-        "free_read_rates": free_read_rates,
-        "untrusted_read_rounds": untrusted_read_rounds,
-        "untrusted_read_erased": untrusted_read_erased,
-        "quadratic_energy": quadratic_energy,
-        "quadratic_rank": quadratic_rank,
-        "init_quadratic_strength": init_quadratic_strength,
-    }
     try:
-        config, initial = run_config(preset, init_from, {k: v for k, v in changes.items() if v is not None})
+        config, initial = run_config(preset, init_from, ModelConfig.parse_flags(context.args))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     settings = TrainSettings(

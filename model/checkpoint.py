@@ -123,7 +123,10 @@ def adapt(memory: EnergyMemory, **changes: object) -> EnergyMemory:
     """The same learned weights under a changed config (e.g. more distortion families, a learned read start);
     parameters the change adds start at their initial values, and none may be dropped."""
     adapted = EnergyMemory(memory.config.replace(**changes))
-    result = adapted.load_state_dict(memory.state_dict(), strict=False)
+    try:
+        result = adapted.load_state_dict(memory.state_dict(), strict=False)
+    except RuntimeError as exc:  # a learned tensor's shape changed: an architecture change, not an addition
+        raise ValueError(f"the change {sorted(changes)} reshapes learned tensors: {exc}") from exc
     if result.unexpected_keys:
         raise ValueError(f"the change {sorted(changes)} drops learned tensors {sorted(result.unexpected_keys)}")
     return adapted.to(next(memory.parameters()).device)

@@ -109,6 +109,38 @@ class ModelConfig:
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def parse_flags(cls, args: list[str]) -> dict[str, Any]:
+        """Command-line settings of config fields -> changes: `--write-steps 8`, `--distortions erase,flip`,
+        `--quadratic-energy` / `--no-quadratic-energy` (booleans are flags). Tuples take comma-separated values."""
+        types = {f.name: f.type for f in dataclasses.fields(cls) if f.name not in ("name", "training")}
+        changes: dict[str, Any] = {}
+        rest = list(args)
+        while rest:
+            flag = rest.pop(0)
+            name = flag.removeprefix("--").replace("-", "_")
+            negated = name.startswith("no_") and types.get(name[3:]) == "bool"
+            field = name[3:] if negated else name
+            if not flag.startswith("--") or field not in types:
+                raise ValueError(f"no such option or model config field: {flag}")
+            kind = types[field]
+            if kind == "bool":
+                changes[field] = not negated
+                continue
+            if not rest:
+                raise ValueError(f"{flag} needs a value")
+            value = rest.pop(0)
+            if kind.startswith("tuple[str"):
+                changes[field] = tuple(value.split(","))
+            elif kind.startswith("tuple[float") or kind.startswith("tuple[int"):
+                number = float if "float" in kind else int
+                changes[field] = tuple(number(v) for v in value.split(","))
+            elif kind in ("int", "float"):
+                changes[field] = int(value) if kind == "int" else float(value)
+            else:
+                changes[field] = value
+        return changes
+
 
 def binary128_config(**changes: Any) -> ModelConfig:
     """The paper's Table-1 model: 128-bit ±1 patterns, writable W: 64×128 + b: 64 = 8256 floats.

@@ -33,3 +33,8 @@ def test_train_eval_and_bench_an_image_model(tmp_path: Path) -> None:
     assert set(result["methods"]["EBMM fc (digits)"]["mse"]) == {"1", "4"}
     for png in (plot, tmp_path / "images-examples.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_refuses_an_unknown_option(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "x"), "--stepz", "5"])
+    assert result.exit_code != 0 and "no such option or model config field: --stepz" in result.output
