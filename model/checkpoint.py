@@ -58,8 +58,10 @@ def checkpoint_hash(directory: str | Path) -> str:
 STEP_PARAMETERS = {
     "log_write_lr": "write_steps",
     "log_read_lr": "read_steps",
-    "log_free_read_lr": "read_steps",
+    "log_free_read_lr": "free_steps",
 }
+# What load_checkpoint(..., **loop_steps) may change (free_steps follows free_read_steps, or read_steps).
+LOOP_STEPS = ("write_steps", "read_steps", "free_read_steps")
 REQUIRED_STEP_PARAMETERS = ("log_write_lr", "log_read_lr")  # the others exist only with their option
 # Extra write steps start at this fraction of the last learned write rate. Measured on binary128 (T = 5 -> 7,
 # no training): repeating the last rate overshoots (24 error bits at N = 96), a fifth of it gives 4.0.
@@ -87,12 +89,12 @@ def resize_steps(tensors: dict[str, torch.Tensor], config: ModelConfig) -> dict[
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu", **loop_steps: int) -> EnergyMemory:
     """Rebuild the EnergyMemory from its config and load every tensor, checking names and shapes.
 
-    `loop_steps` (`write_steps=`, `read_steps=`) override the saved T and K; see `resize_steps`.
+    `loop_steps` (`write_steps=`, `read_steps=`, `free_read_steps=`) override the saved loop lengths; see
+    `resize_steps`.
     """
-    unknown = set(loop_steps) - set(STEP_PARAMETERS.values())
+    unknown = set(loop_steps) - set(LOOP_STEPS)
     if unknown:
-        changeable = sorted(set(STEP_PARAMETERS.values()))
-        raise ValueError(f"only {changeable} can be changed at load time, not {sorted(unknown)}")
+        raise ValueError(f"only {list(LOOP_STEPS)} can be changed at load time, not {sorted(unknown)}")
     config = read_config(directory)
     weights = Path(directory) / WEIGHTS_FILE
     if not weights.is_file():

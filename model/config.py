@@ -76,6 +76,8 @@ class ModelConfig:
     # Reads with nothing clamped (noise: every entry may be off) get their own learned rates γ_k and momentum:
     # filling a block from clamped context wants large steps on a few entries, denoising small steps on all.
     free_read_rates: bool = False
+    # Their number of steps (0: K, like the clamped reads'); denoising every entry may want more than filling a block.
+    free_read_steps: int = 0
     # Their initial rate: small, since every entry moves (digits at the clamped reads' 10: the answers saturate
     # at the ends of the range, MSE 0.23 against the noisy query's 0.025, and stay there).
     init_free_read_lr: float = 0.1
@@ -85,6 +87,11 @@ class ModelConfig:
     untrusted_read_rounds: int = 0
     untrusted_read_erased: int = 32
     training: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def free_steps(self) -> int:
+        """The number of steps of a read with nothing clamped (with `free_read_rates`)."""
+        return self.free_read_steps or self.read_steps
 
     @property
     def input_dim(self) -> int:

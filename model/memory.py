@@ -47,7 +47,7 @@ class EnergyMemory(nn.Module):
         if config.count_scaled_write_lr:
             self.write_lr_count_exponent = nn.Parameter(torch.tensor(config.init_write_lr_count_exponent))
         if config.free_read_rates:
-            self.log_free_read_lr = nn.Parameter(torch.full((config.read_steps,), math.log(config.init_free_read_lr)))
+            self.log_free_read_lr = nn.Parameter(torch.full((config.free_steps,), math.log(config.init_free_read_lr)))
             self.free_momentum_logit = nn.Parameter(torch.tensor(math.log(p / (1.0 - p))))
 
     @property
@@ -110,15 +110,16 @@ class EnergyMemory(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """The paper's read: K steps of projected Nesterov descent from Q, `known` entries clamped.
 
-        With `free_read_rates`, a read with nothing clamped uses its own learned rates and momentum."""
+        With `free_read_rates`, a read with nothing clamped uses its own learned rates, momentum and step count."""
         free_rates = known is None and self.config.free_read_rates
         momentum = torch.sigmoid(self.free_momentum_logit if free_rates else self.momentum_logit)
         read_lr = (self.log_free_read_lr if free_rates else self.log_read_lr).exp()
+        steps = self.config.free_steps if free_rates else self.config.read_steps
         if not create_graph:
             momentum, read_lr = momentum.detach(), read_lr.detach()
         free = None if known is None else (~known).to(Q.dtype)
         x, velocity = Q, torch.zeros_like(Q)
-        for step in range(self.config.read_steps):
+        for step in range(steps):
             lookahead = self.project(x + momentum * velocity)
             grad_x = self.energy.grad_x(lookahead, theta, create_graph=create_graph)
             if free is not None:

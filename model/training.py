@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from model.checkpoint import adapt, load_checkpoint, save_checkpoint
+from model.checkpoint import LOOP_STEPS, adapt, load_checkpoint, save_checkpoint
 from model.config import ModelConfig
 from model.domains import DistortionFamily, domain_of
 from model.memory import EnergyMemory
@@ -177,7 +177,7 @@ def run_config(
         return PRESETS[preset](**changes), None
     if "meta_hidden" in changes:
         raise ValueError("an --init-from checkpoint keeps its meta-learned layer's width")
-    loop_steps = {k: v for k, v in changes.items() if k in ("write_steps", "read_steps")}
+    loop_steps = {k: v for k, v in changes.items() if k in LOOP_STEPS}
     additions = {k: v for k, v in changes.items() if k not in loop_steps}
     initial = adapt(load_checkpoint(init_from, **loop_steps), training={}, **additions)
     return initial.config, initial

@@ -102,3 +102,10 @@ def test_adapt_adds_new_terms_and_keeps_every_learned_tensor(tmp_path: Path, tin
     save_checkpoint(grown, tmp_path)
     longer = load_checkpoint(tmp_path, read_steps=tiny_config.read_steps + 2)  # the free rates grow too
     assert torch.equal(longer.log_free_read_lr[-3:], grown.log_free_read_lr.detach()[-1:].expand(3))
+
+
+def test_free_read_steps_can_change_at_load_time(tmp_path: Path, tiny_config: ModelConfig) -> None:
+    save_checkpoint(EnergyMemory(tiny_config.replace(free_read_rates=True)), tmp_path)
+    longer = load_checkpoint(tmp_path, free_read_steps=tiny_config.read_steps + 3)
+    assert longer.log_free_read_lr.shape == (tiny_config.read_steps + 3,)
+    assert longer.log_read_lr.shape == (tiny_config.read_steps,)  # the clamped reads keep K

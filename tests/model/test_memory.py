@@ -237,3 +237,18 @@ def test_untrusted_reads_recall_flipped_queries_better_than_a_plain_read(trained
     untrusted, _ = memory.read(theta, Q)
     wrong = lambda x: float((torch.sign(x) != X).sum(-1).float().mean())  # noqa: E731
     assert wrong(untrusted) < 0.9 * wrong(plain), (wrong(untrusted), wrong(plain))
+
+
+def test_free_reads_can_take_their_own_number_of_steps(tiny_config: ModelConfig, monkeypatch) -> None:
+    memory = EnergyMemory(tiny_config.replace(free_read_rates=True, free_read_steps=9)).double()
+    assert memory.log_free_read_lr.shape == (9,) and memory.log_read_lr.shape == (tiny_config.read_steps,)
+    X = random_binary_patterns(2, 4, 32).double()
+    theta = memory.write(X)
+    steps: list[int] = []
+    grad_x = memory.energy.grad_x
+    monkeypatch.setattr(memory.energy, "grad_x", lambda *args, **kwargs: steps.append(1) or grad_x(*args, **kwargs))
+    memory.read(theta, X)  # nothing clamped
+    assert len(steps) == 9
+    steps.clear()
+    memory.read(theta, X, X != 0)
+    assert len(steps) == tiny_config.read_steps
