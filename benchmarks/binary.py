@@ -119,12 +119,12 @@ def bench_binary(
             theta = memory.write(X)
             answer, _ = memory.read(theta, Q, known if clamps else None)
             seconds[name] += time.perf_counter() - began
-            wrong = domain.recall_error(domain.decode(answer.to(X.device)), X)  # [B, M]
+            wrong = wrong_bits(engine, answer, X)  # [B, M]
             errors[name].append(float(wrong.mean()))
             exact[name].append(float((wrong < domain.exact_error).float().mean()))
             if clamps:
                 free, _ = memory.read(theta, Q)
-                unclamped[name].append(error_bits(engine, free, X))
+                unclamped[name].append(float(wrong_bits(engine, free, X).mean()))
             floats[name].append(theta.shape[1])
     return {
         "n_patterns": list(counts),
@@ -157,10 +157,10 @@ def bench_binary(
     }
 
 
-def error_bits(engine: Engine, X_hat: Tensor, X: Tensor) -> float:
-    """X̂, X: [B, M, D] -> wrong bits of the decoded answer, mean over queries and memories."""
+def wrong_bits(engine: Engine, X_hat: Tensor, X: Tensor) -> Tensor:
+    """X̂, X: [B, M, D] -> [B, M] wrong bits of each decoded answer."""
     domain = engine.domain
-    return float(domain.recall_error(domain.decode(X_hat.to(X.device)), X).mean())
+    return domain.recall_error(domain.decode(X_hat.to(X.device)), X)
 
 
 def table1(result: dict) -> Table:

@@ -136,8 +136,7 @@ class Engine:
         Q = Q.to(self.device, torch.float32)
         if known is not None:
             known = known.to(self.device, torch.bool)
-        untrusted = self.config.untrusted_read_rounds > 0 and (known is None or not bool(known.any()))
-        if self._graphed_reads is not None and not untrusted:
+        if self._graphed_reads is not None and not self.memory.reads_untrusted(known):
             states, energies = self._graphed_reads.read(theta, Q, known)
         else:
             with torch.inference_mode(self._reads_without_autograd), torch.no_grad():

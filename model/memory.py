@@ -100,10 +100,14 @@ class EnergyMemory(nn.Module):
         (the erasure / occlusion protocol of the paper's Table 1). Without it (or with nothing known) every
         entry moves, or, with `untrusted_read_rounds`, the query is read as rounds of erasures (read_untrusted).
         """
-        nothing_known = known is None or not bool(known.any())
-        if nothing_known and self.config.untrusted_read_rounds > 0:
+        if self.reads_untrusted(known):
             return self.read_untrusted(theta, Q, create_graph)
-        return self.descend(theta, Q, None if nothing_known else known, create_graph)
+        return self.descend(theta, Q, known if known is not None and bool(known.any()) else None, create_graph)
+
+    def reads_untrusted(self, known: Tensor | None) -> bool:
+        """Whether `read` takes a query with this `known` as rounds of erasure reads: nothing known, and the
+        model has `untrusted_read_rounds`."""
+        return self.config.untrusted_read_rounds > 0 and (known is None or not bool(known.any()))
 
     def descend(
         self, theta: Tensor, Q: Tensor, known: Tensor | None = None, create_graph: bool = False
