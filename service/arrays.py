@@ -43,6 +43,11 @@ def to_matrix(rows: Matrix | None, b64: str | None, shape: list[int] | None, fie
     return np.asarray(rows, dtype=np.float32)
 
 
+def to_b64(array: np.ndarray) -> str:
+    """[R, D] numbers -> base64 of their little-endian float32 bytes (the inverse of `to_matrix`'s b64 form)."""
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
+
+
 def _first_bad(bad: np.ndarray) -> tuple[int, int]:
     row, col = np.argwhere(bad)[0]
     return int(row), int(col)

@@ -1,12 +1,13 @@
 """Dynamic batching: callers submit one item and await its future; one worker thread runs the engine.
 
 Each (model, op) has a bounded queue and an asyncio task that closes a batch when it holds `max_batch`
-items or `max_delay_ms` after its first item arrived (never empty), takes what the queue holds (up to
-`max_batch`), names the fixed-shape bucket that batch pads to (`ebmm_engine_batches_total{bucket}`), then
-runs the batch function on the single engine thread, so the event loop never blocks and engine calls
-never overlap. The batch function returns one result or exception per item; each item's future gets its
-own. A full queue refuses at once (429 with Retry-After); an item that waited past its deadline gets a 503.
-`max_batch = 1` turns batching off.
+items or `max_delay_ms` after its oldest item arrived (never empty), takes what the queue holds (up to
+`max_batch`, round-robin over tenants: service.fair_queue), names the fixed-shape bucket that batch pads
+to (`ebmm_engine_batches_total{bucket}`), then runs the batch function on the single engine thread, so the
+event loop never blocks and engine calls never overlap. The batch function returns one result or exception
+per item; each item's future gets its own. A full queue refuses at once (429 with Retry-After), and so
+does a tenant with `max_tenant_queue` items already waiting in it (only that tenant); an item that waited
+past its deadline gets a 503. `max_batch = 1` turns batching off.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from model.buckets import memory_bucket
 from service.errors import ApiError
+from service.fair_queue import FairQueue
 
 if TYPE_CHECKING:  # metrics labels its series with Op
     from service.metrics import Metrics
@@ -43,6 +44,7 @@ class Op(StrEnum):
 @dataclass
 class _Item(Generic[Job, Outcome]):
     payload: Job
+    tenant: str
     future: asyncio.Future[Outcome]
     enqueued: float = field(default_factory=time.monotonic)
 
@@ -60,12 +62,13 @@ class BatchQueue(Generic[Job, Outcome]):
         max_batch: int,
         max_delay_s: float,
         max_queue: int,
+        max_tenant_queue: int,
         deadline_s: float,
     ) -> None:
         self.model, self.op, self.run, self.executor, self.metrics = model, op, run, executor, metrics
         self.max_batch, self.max_delay_s = max_batch, max_delay_s
-        self.max_queue, self.deadline_s = max_queue, deadline_s
-        self._items: deque[_Item[Job, Outcome]] = deque()
+        self.max_queue, self.max_tenant_queue, self.deadline_s = max_queue, max_tenant_queue, deadline_s
+        self._items: FairQueue[_Item[Job, Outcome]] = FairQueue()
         self._arrived = asyncio.Event()
         self._closing = False
         self._batch_seconds = 0.01  # running estimate of one batch's engine time, for Retry-After
@@ -75,21 +78,27 @@ class BatchQueue(Generic[Job, Outcome]):
         self.metrics.rejected.labels(self.model, self.op, reason).inc()
         return ApiError(status, reason, message, headers=headers)
 
-    async def submit(self, payload: Job) -> Outcome:
-        """Queue one item and wait for its own result (or exception)."""
+    def _retry_after(self) -> dict[str, str]:
+        """Retry-After: about when the batches now waiting will have run."""
+        batches_ahead = math.ceil(len(self._items) / self.max_batch)
+        return {"Retry-After": str(max(1, math.ceil(batches_ahead * self._batch_seconds)))}
+
+    async def submit(self, payload: Job, tenant: str) -> Outcome:
+        """Queue one of `tenant`'s items and wait for its own result (or exception)."""
         if self._closing:
             raise ApiError(503, "unavailable", "the service is shutting down")
         if len(self._items) >= self.max_queue:
-            batches_ahead = math.ceil(len(self._items) / self.max_batch)
-            retry_after = max(1, math.ceil(batches_ahead * self._batch_seconds))
-            raise self._reject(
-                "queue_full",
-                429,
-                f"the {self.model} {self.op} queue is full ({self.max_queue} waiting); retry later",
-                {"Retry-After": str(retry_after)},
+            message = f"the {self.model} {self.op} queue is full ({self.max_queue} waiting); retry later"
+            raise self._reject("queue_full", 429, message, self._retry_after())
+        if self._items.waiting(tenant) >= self.max_tenant_queue:
+            self.metrics.tenant_refusals.labels(tenant, "tenant_busy").inc()
+            message = (
+                f"this tenant has {self.max_tenant_queue} {self.model} {self.op} requests waiting "
+                "(EBMM_TENANT_MAX_QUEUED); retry later"
             )
-        item = _Item(payload, asyncio.get_running_loop().create_future())
-        self._items.append(item)
+            raise self._reject("tenant_busy", 429, message, self._retry_after())
+        item = _Item(payload, tenant, asyncio.get_running_loop().create_future())
+        self._items.push(tenant, item)
         self.metrics.queue_depth.labels(self.model, self.op).inc()
         self._arrived.set()
         try:
@@ -100,13 +109,13 @@ class BatchQueue(Generic[Job, Outcome]):
             ) from None
 
     def _take(self) -> list[_Item[Job, Outcome]]:
-        """Up to max_batch items, skipping those whose caller already gave up."""
+        """Up to max_batch items, tenants in turn, skipping those whose caller already gave up."""
         batch: list[_Item[Job, Outcome]] = []
         while self._items and len(batch) < self.max_batch:
-            item = self._items.popleft()
-            self.metrics.queue_depth.labels(self.model, self.op).dec()
-            if not item.future.done():
-                batch.append(item)
+            for item in self._items.take(self.max_batch - len(batch)):
+                self.metrics.queue_depth.labels(self.model, self.op).dec()
+                if not item.future.done():
+                    batch.append(item)
         return batch
 
     async def _loop(self) -> None:
@@ -118,7 +127,7 @@ class BatchQueue(Generic[Job, Outcome]):
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
-            close_at = self._items[0].enqueued + self.max_delay_s
+            close_at = min(item.enqueued for item in self._items.heads()) + self.max_delay_s
             while len(self._items) < self.max_batch and not self._closing and (wait := close_at - time.monotonic()) > 0:
                 self._arrived.clear()
                 try:
@@ -170,10 +179,22 @@ class BatchQueue(Generic[Job, Outcome]):
 class Batcher:
     """All queues of the service, sharing one engine thread."""
 
-    def __init__(self, metrics: Metrics, max_batch: int, max_delay_ms: float, max_queue: int, deadline_s: float):
+    def __init__(
+        self,
+        metrics: Metrics,
+        max_batch: int,
+        max_delay_ms: float,
+        max_queue: int,
+        max_tenant_queue: int,
+        deadline_s: float,
+    ) -> None:
         self.metrics = metrics
         self.options = dict(
-            max_batch=max_batch, max_delay_s=max_delay_ms / 1000.0, max_queue=max_queue, deadline_s=deadline_s
+            max_batch=max_batch,
+            max_delay_s=max_delay_ms / 1000.0,
+            max_queue=max_queue,
+            max_tenant_queue=max_tenant_queue,
+            deadline_s=deadline_s,
         )
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ebmm-engine")
         self.queues: list[BatchQueue] = []

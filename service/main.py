@@ -58,7 +58,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_connections=settings.redis_max_connections,
         pool_wait_s=settings.deadline_s,
     )
-    batcher = Batcher(metrics, settings.max_batch, settings.max_delay_ms, settings.max_queue, settings.deadline_s)
+    batcher = Batcher(
+        metrics,
+        settings.max_batch,
+        settings.max_delay_ms,
+        settings.max_queue,
+        settings.tenant_max_queued,
+        settings.deadline_s,
+    )
     queues = {name: ModelQueues.add(batcher, name, engine) for name, engine in registry.engines.items()}
     metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
     app.state.registry, app.state.store, app.state.redis_url, app.state.embedded = registry, store, url, embedded

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from model.domains import Domain
-from service.arrays import check_patterns, check_queries, known_entries, to_matrix
+from service.arrays import check_patterns, check_queries, known_entries, to_b64, to_matrix
 from service.batch_ops import ModelQueues, ReadJob, WriteJob
 from service.errors import ApiError, not_found, too_large
 from service.metrics import Metrics
@@ -111,7 +111,7 @@ class MemoryService:
             done_ttl_s = self.settings.idempotency_ttl_s if ttl is None else min(ttl, self.settings.idempotency_ttl_s)
             claim = (idempotency_key, claim_value, done_ttl_s * 1000)
         try:
-            outcome = await self.queues[info.name].write.submit(WriteJob(patterns))
+            outcome = await self.queues[info.name].write.submit(WriteJob(patterns), tenant)
             now = time.time()
             memory = StoredMemory(
                 id=memory_id,
@@ -127,7 +127,9 @@ class MemoryService:
             )
             orjson.dumps(memory.public())  # the 201 body renders (else this fails here, before anything is stored)
             await self.store.put(tenant, memory, info.writable_floats, ttl, claim)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, ApiError) and exc.type == "quota_exceeded":
+                self.metrics.tenant_refusals.labels(tenant, exc.type).inc()
             if claim is not None:  # only if still in progress: a write Redis stored (then failed to answer) stays
                 await self.store.release(tenant, claim[0], claim[1])
             raise
@@ -207,12 +209,15 @@ class MemoryService:
             mask = to_matrix(body.known_mask, body.known_mask_b64, body.shape, "known_mask", info.input_dim)
         mask_field = "known_mask" if body.known_mask is not None else "known_mask_b64"
         known = known_entries(queries, mask, engine.domain, mask_field, body.noisy)
-        outcome = await self.queues[info.name].read.submit(ReadJob(theta, queries, known))
+        outcome = await self.queues[info.name].read.submit(ReadJob(theta, queries, known), tenant)
         for energy in outcome.energies.tolist():
             self.metrics.retrieve_energy.labels(info.name).observe(energy)
         for fraction in outcome.changed.tolist():
             self.metrics.retrieve_changed.labels(info.name).observe(fraction)
-        return {"patterns": outcome.patterns, "energies": outcome.energies, "changed": outcome.changed}
+        patterns: dict[str, Any] = {"patterns": outcome.patterns, "patterns_b64": None, "shape": None}
+        if body.encoding == "b64":
+            patterns = {"patterns": None, "patterns_b64": to_b64(outcome.patterns), "shape": [*outcome.patterns.shape]}
+        return patterns | {"energies": outcome.energies, "changed": outcome.changed}
 
     async def delete(self, tenant: str, memory_id: str) -> None:
         model = await self.store.delete(tenant, memory_id)

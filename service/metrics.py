@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from model.buckets import MEMORY_BUCKETS
 from service.batcher import Op
@@ -25,6 +25,7 @@ ERROR_TYPES = (
     "quota_exceeded",
     "idempotency_conflict",
     "queue_full",
+    "tenant_busy",
     "overloaded",
     "deadline",
     "unavailable",
@@ -79,6 +80,13 @@ class Metrics:
         self.rejected = Counter(
             "ebmm_rejected_total", "Requests refused by the batcher.", (*queue, "reason"), registry=r
         )
+        self.tenant_refusals = Counter(
+            "ebmm_tenant_refusals_total",
+            "Requests refused because of their tenant: over its share of a queue, or over its quota. "
+            "Tenants are the configured API keys' (a bounded set).",
+            ("tenant", "reason"),
+            registry=r,
+        )
         self.write_recall_error = Histogram(
             "ebmm_write_recall_error",
             "Write-time self-check: mean recall error (bits or MSE) per trained distortion.",
@@ -104,6 +112,7 @@ class Metrics:
         self.redis_errors = Counter("ebmm_redis_errors_total", "Failed Redis calls.", ("op",), registry=r)
         self.errors = Counter("ebmm_errors_total", "Error responses by type.", ("type",), registry=r)
         self.models_loaded = Gauge("ebmm_models_loaded", "Models being served.", registry=r)
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds
         for op in REDIS_OPS:
             self.redis_seconds.labels(op)
             self.redis_errors.labels(op)
@@ -123,7 +132,7 @@ class Metrics:
                     family.labels(model, op)
                 for bucket in MEMORY_BUCKETS:
                     self.batches.labels(model, op, str(bucket))
-                for reason in ("queue_full", "deadline"):
+                for reason in ("queue_full", "tenant_busy", "deadline"):
                     self.rejected.labels(model, op, reason)
             for family in (
                 self.retrieve_energy,

@@ -7,7 +7,7 @@ D is the model's `input_dim`; image models take each image flattened in C, H, W 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, WrapValidator, model_validator
@@ -19,6 +19,7 @@ def _parsed_off_the_loop(value: Any, handler: Any) -> Any:
 
 
 Matrix = list[list[float]]
+Encoding = Literal["json", "b64"]
 # A request matrix: JSON rows of numbers, or (large bodies) the float32 array the parser process made of them.
 RequestMatrix = Annotated[Matrix, WrapValidator(_parsed_off_the_loop)]
 
@@ -69,6 +70,11 @@ class RetrieveRequest(_Request):
         description="true: any entry of the queries may be wrong (flipped bits, noise), so nothing is kept fixed "
         "and every entry may change (binary: a 0 is still unknown). Not with known_mask.",
     )
+    encoding: Encoding = Field(
+        "json",
+        description="The form of the answer's patterns: 'json' (`patterns`, rows of numbers) or 'b64' "
+        "(`patterns_b64`, little-endian float32, with `shape`), whichever form the queries came in.",
+    )
 
     @model_validator(mode="after")
     def _forms(self) -> Self:
@@ -113,9 +119,13 @@ class MemoryPublic(BaseModel):
 
 
 class RetrieveResult(BaseModel):
-    """One answer per query: decoded patterns (binary: ±1), energies E(x̂) and the fraction of entries changed."""
+    """One answer per query: decoded patterns (binary: ±1), energies E(x̂) and the fraction of entries changed.
 
-    patterns: Matrix
+    The patterns come as `patterns` (encoding 'json') or as `patterns_b64` with `shape` (encoding 'b64')."""
+
+    patterns: Matrix | None = Field(None, description="[M][D] numbers (encoding 'json').")
+    patterns_b64: str | None = Field(None, description="base64 of M·D little-endian float32 (encoding 'b64').")
+    shape: list[int] | None = Field(None, description="[M, D] of `patterns_b64`.")
     energies: list[float]
     changed: list[float]
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     max_batch: int = Field(64, ge=1, description="Items per engine call; 1 turns batching off.")
     max_delay_ms: float = Field(2.0, ge=0, description="How long a batch waits for more items after its first.")
     max_queue: int = Field(1024, ge=1, description="Waiting items per (model, op) queue before 429.")
+    tenant_max_queued: int = Field(
+        256, ge=1, description="Waiting items of one tenant per (model, op) queue before that tenant gets 429."
+    )
     deadline_s: float = Field(10.0, gt=0, description="A request waiting longer than this for the engine gets 503.")
     max_body_bytes: int = Field(16 * 2**20, ge=1024, description="Larger request bodies get 413 before parsing.")
     parse_offload_bytes: int = Field(

@@ -23,7 +23,10 @@ ERRORS = {
         "still in progress (see Retry-After).",
     },
     413: {"model": ErrorBody, "description": "Too many patterns / queries, body too large, or over the θ quota."},
-    422: {"model": ErrorBody, "description": "Wrong dims, non-finite or out-of-domain values (field named)."},
+    422: {
+        "model": ErrorBody,
+        "description": "Wrong dims, non-finite or out-of-domain values, or a malformed memory id (field named).",
+    },
     429: {
         "model": ErrorBody,
         "description": "Engine queue full or no free Redis connection (see Retry-After), or over the memory quota.",
@@ -37,7 +40,10 @@ ERRORS = {
     operation_id="memories-create",
     status_code=201,
     response_model=MemoryPublic,
-    responses=ERRORS,
+    responses={
+        201: {"headers": {"Location": {"description": "The new memory's URL.", "schema": {"type": "string"}}}},
+        **ERRORS,
+    },
     summary="Write patterns into a new memory",
 )
 async def create_memory(
@@ -54,7 +60,8 @@ async def create_memory(
         ),
     ] = None,
 ) -> ORJSONResponse:
-    return ORJSONResponse(await memories.create(tenant, body, idempotency_key), status_code=201)
+    memory = await memories.create(tenant, body, idempotency_key)
+    return ORJSONResponse(memory, status_code=201, headers={"Location": f"{router.prefix}/{memory['id']}"})
 
 
 @router.post(
@@ -74,7 +81,7 @@ async def retrieve(
     "/{memory_id}",
     operation_id="memories-get",
     response_model=MemoryPublic,
-    responses={code: ERRORS[code] for code in (401, 404, 409, 429, 503)},
+    responses={code: ERRORS[code] for code in (401, 404, 409, 422, 429, 503)},
     summary="A memory's metadata (no θ)",
 )
 async def get_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantDep) -> ORJSONResponse:
@@ -85,7 +92,7 @@ async def get_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantD
     "/{memory_id}",
     operation_id="memories-delete",
     status_code=204,
-    responses={code: ERRORS[code] for code in (401, 404, 429, 503)},
+    responses={code: ERRORS[code] for code in (401, 404, 422, 429, 503)},
     summary="Delete",
 )
 async def delete_memory(memory_id: MemoryId, memories: MemoriesDep, tenant: TenantDep) -> Response:
