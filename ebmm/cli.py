@@ -298,6 +298,7 @@ def serve(
 
     from service.embedded_redis import EmbeddedRedis
     from service.http_protocol import uvicorn_options
+    from service.logs import log_config
     from service.settings import Settings
 
     settings = Settings()
@@ -313,6 +314,8 @@ def serve(
             port=settings.port if port is None else port,
             workers=workers,
             log_level=log_level,
+            log_config=log_config(settings.log_format, log_level),
+            access_log=False,  # the service writes its own access line (ebmm.access), with the request id
             **uvicorn_options(settings),  # header size, request read timeout, connection limit
         )
     finally:

@@ -24,8 +24,12 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from model.buckets import memory_bucket
 from service.errors import ApiError
 from service.fair_queue import FairQueue
+from service.request_context import note
+from service.tracing import record_span
 
 if TYPE_CHECKING:  # metrics labels its series with Op
+    from opentelemetry.trace import Tracer
+
     from service.metrics import Metrics
 
 Job = TypeVar("Job")
@@ -47,6 +51,9 @@ class _Item(Generic[Job, Outcome]):
     tenant: str
     future: asyncio.Future[Outcome]
     enqueued: float = field(default_factory=time.monotonic)
+    batch_size: int = 0  # of the engine call that served it, which ran from `started` to `finished`
+    started: float = 0.0
+    finished: float = 0.0
 
 
 class BatchQueue(Generic[Job, Outcome]):
@@ -64,8 +71,10 @@ class BatchQueue(Generic[Job, Outcome]):
         max_queue: int,
         max_tenant_queue: int,
         deadline_s: float,
+        tracer: Tracer | None = None,
     ) -> None:
         self.model, self.op, self.run, self.executor, self.metrics = model, op, run, executor, metrics
+        self.tracer = tracer
         self.max_batch, self.max_delay_s = max_batch, max_delay_s
         self.max_queue, self.max_tenant_queue, self.deadline_s = max_queue, max_tenant_queue, deadline_s
         self._items: FairQueue[_Item[Job, Outcome]] = FairQueue()
@@ -107,6 +116,17 @@ class BatchQueue(Generic[Job, Outcome]):
             raise self._reject(
                 "deadline", 503, f"the {self.model} {self.op} request waited over {self.deadline_s:g} s; retry later"
             ) from None
+        finally:
+            if item.batch_size:  # it ran: the request's access line and trace say how
+                self._report(item)
+
+    def _report(self, item: _Item[Job, Outcome]) -> None:
+        """The served item's batch size for its access log line, and its queue and engine spans."""
+        note(batch_size=item.batch_size)
+        if self.tracer is not None:
+            attributes = {"ebmm.model": self.model, "ebmm.op": str(self.op), "ebmm.batch_size": item.batch_size}
+            record_span(self.tracer, "engine queue wait", item.enqueued, item.started, attributes)
+            record_span(self.tracer, f"engine {self.op}", item.started, item.finished, attributes)
 
     def _take(self) -> list[_Item[Job, Outcome]]:
         """Up to max_batch items, tenants in turn, skipping those whose caller already gave up."""
@@ -149,6 +169,7 @@ class BatchQueue(Generic[Job, Outcome]):
             for item, result in zip(batch, results, strict=True):
                 if item.future.done():
                     continue
+                item.batch_size, item.started, item.finished = len(batch), start, start + elapsed
                 if isinstance(result, BaseException):
                     item.future.set_exception(result)
                 else:
@@ -187,9 +208,11 @@ class Batcher:
         max_queue: int,
         max_tenant_queue: int,
         deadline_s: float,
+        tracer: Tracer | None = None,
     ) -> None:
         self.metrics = metrics
         self.options = dict(
+            tracer=tracer,
             max_batch=max_batch,
             max_delay_s=max_delay_ms / 1000.0,
             max_queue=max_queue,

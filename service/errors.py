@@ -1,4 +1,4 @@
-"""The error model: every failure is an `ApiError` rendered as {"error": {"type", "message", "field"}}.
+"""The error model: every failure is an `ApiError` rendered as {"error": {"type", "message", "field", "request_id"}}.
 
 Validation problems name the offending field (`patterns[3][17]`, `known_mask`, `shape`); nothing a client
 sends can produce a 500.
@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from service.request_context import current_request_id
 from service.responses import ORJSONResponse
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,8 @@ def not_found(message: str, field: str | None = None) -> ApiError:
 
 
 def error_body(type: str, message: str, field: str | None = None) -> dict[str, dict[str, str | None]]:
-    return {"error": {"type": type, "message": message, "field": field}}
+    """The error body, naming the request it answers (its X-Request-Id)."""
+    return {"error": {"type": type, "message": message, "field": field, "request_id": current_request_id()}}
 
 
 def _location(loc: tuple[int | str, ...]) -> str:

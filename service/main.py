@@ -27,11 +27,13 @@ from service.embedded_redis import EmbeddedRedis
 from service.errors import install_error_handlers
 from service.memories import MemoryService
 from service.metrics import Metrics
-from service.middleware import BodyLimit, RequestMetrics
+from service.middleware import BodyLimit
 from service.registry import ModelRegistry
+from service.request_context import RequestRecord
 from service.responses import ORJSONResponse
 from service.settings import Settings
 from service.store import MemoryStore, Quota
+from service.tracing import instrument
 
 
 @asynccontextmanager
@@ -49,6 +51,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)
         url = embedded.start()  # on this thread: the server's lifetime is tied to the thread that starts it
     quota = Quota(settings.tenant_max_memories, settings.tenant_max_floats)
+    provider = app.state.tracer_provider
+    tracer = None if provider is None else provider.get_tracer("ebmm")
     store = MemoryStore(
         url,
         settings.redis_timeout_s,
@@ -57,6 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cluster=settings.redis_cluster,
         max_connections=settings.redis_max_connections,
         pool_wait_s=settings.deadline_s,
+        tracer=tracer,
     )
     batcher = Batcher(
         metrics,
@@ -65,6 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.max_queue,
         settings.tenant_max_queued,
         settings.deadline_s,
+        tracer,
     )
     queues = {name: ModelQueues.add(batcher, name, engine) for name, engine in registry.engines.items()}
     metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
@@ -79,6 +85,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await store.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+        if provider is not None:
+            await asyncio.to_thread(provider.shutdown)  # exports the spans still buffered
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -98,7 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, metrics=metrics)
-    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: also counts 413s from the body limit
+    app.add_middleware(RequestRecord, metrics=metrics)  # ids, counts and logs 413s from the body limit too
+    app.state.tracer_provider = instrument(app) if settings.tracing else None  # outermost
     return app
 
 

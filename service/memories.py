@@ -20,6 +20,7 @@ from service.batch_ops import ModelQueues, ReadJob, WriteJob
 from service.errors import ApiError, not_found, too_large
 from service.metrics import Metrics
 from service.registry import ModelRegistry
+from service.request_context import note
 from service.schemas import MemoryCreate, RetrieveRequest
 from service.settings import Settings
 from service.store import Claim, MemoryStore, StoredMemory
@@ -74,6 +75,7 @@ class MemoryService:
     async def create(self, tenant: str, body: MemoryCreate, idempotency_key: str | None) -> dict[str, Any]:
         engine = self.registry.get(body.model)
         info = engine.info
+        note(model=info.name)
         patterns = to_matrix(body.patterns, body.patterns_b64, body.shape, "patterns", info.input_dim)
         if len(patterns) > info.max_patterns:
             raise too_large(
@@ -192,6 +194,7 @@ class MemoryService:
         memory = await self.get(tenant, memory_id)
         engine = self.registry.get(memory.model, field=None)
         info = engine.info
+        note(model=info.name)
         if memory.checkpoint_hash != info.checkpoint_hash:
             raise ApiError(
                 409,

@@ -1,8 +1,6 @@
-"""Pure ASGI middleware: the request-body limit (checked before parsing) and the HTTP request metrics."""
+"""Pure ASGI middleware: the request-body limit, checked before parsing."""
 
 from __future__ import annotations
-
-import time
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,32 +39,3 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-class RequestMetrics:
-    """ebmm_http_requests_total and ebmm_http_request_duration_seconds by route template, method, status."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.monotonic()
-        status = 500
-
-        async def recording_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            labels = (template, scope["method"], str(status))
-            self.metrics.http_requests.labels(*labels).inc()
-            self.metrics.http_duration.labels(*labels).observe(time.monotonic() - start)

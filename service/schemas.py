@@ -171,6 +171,7 @@ class ErrorDetail(BaseModel):
     type: str
     message: str
     field: str | None
+    request_id: str | None = Field(description="The request's X-Request-Id (also a response header).")
 
 
 class ErrorBody(BaseModel):

@@ -66,9 +66,16 @@ class ServeProcess:
     """`ebmm serve` in its own process group on a free loopback port, ready on entry, stopped on exit."""
 
     def __init__(
-        self, settings: Mapping[str, str], inherit_settings: bool = False, ready_timeout_s: float = 120.0
+        self,
+        settings: Mapping[str, str],
+        inherit_settings: bool = False,
+        ready_timeout_s: float = 120.0,
+        log_level: str = "warning",
+        log_path: Path | None = None,
     ) -> None:
+        """`log_path`: where the server's output goes (default: this process's)."""
         self.port = free_port()
+        self.log_level, self.log_path = log_level, log_path
         self.env = serve_env(settings, inherit_settings)
         self.ready_timeout_s = ready_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
@@ -78,8 +85,15 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ServeProcess:
-        command = [sys.executable, "-m", "ebmm.cli", "serve", "--port", str(self.port), "--log-level", "warning"]
-        self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, start_new_session=True)
+        command = [sys.executable, "-m", "ebmm.cli", "serve", "--port", str(self.port), "--log-level", self.log_level]
+        output = None if self.log_path is None else self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                command, env=self.env, cwd=ROOT, start_new_session=True, stdout=output, stderr=output
+            )
+        finally:
+            if output is not None:
+                output.close()  # the child holds its own descriptor
         try:
             wait_ready(self.url, self.process, self.ready_timeout_s)
         except BaseException:

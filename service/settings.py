@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+LogFormat = Literal["text", "json"]
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment; each field is `EBMM_<NAME>` (see README)."""
@@ -39,6 +41,12 @@ class Settings(BaseSettings):
     max_batch: int = Field(64, ge=1, description="Items per engine call; 1 turns batching off.")
     max_delay_ms: float = Field(2.0, ge=0, description="How long a batch waits for more items after its first.")
     max_queue: int = Field(1024, ge=1, description="Waiting items per (model, op) queue before 429.")
+    log_format: LogFormat = Field(
+        "text", description="Server log lines as 'text' or 'json' (one object per line, request id in each)."
+    )
+    tracing: bool = Field(
+        False, description="Export OpenTelemetry traces over OTLP/HTTP, configured by the standard OTEL_* variables."
+    )
     tenant_max_queued: int = Field(
         256, ge=1, description="Waiting items of one tenant per (model, op) queue before that tenant gets 429."
     )

@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -42,6 +42,10 @@ from redis.exceptions import TimeoutError as RedisTimeout
 
 from service.errors import ApiError
 from service.metrics import Metrics
+from service.tracing import span
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -233,11 +237,12 @@ class MemoryStore:
         cluster: bool = False,
         max_connections: int = 64,
         pool_wait_s: float = 10.0,
+        tracer: Tracer | None = None,
     ) -> None:
         """`cluster`: `url` is a Redis Cluster node. Each operation's keys share the tenant's hash tag
         (`ebmm:{tenant}:…`), so every script runs on one slot and the same code serves both kinds of Redis.
         `max_connections` bounds the pool (per node for a cluster); a call waits up to `pool_wait_s` for one."""
-        self.url, self.quota, self.metrics = url, quota, metrics
+        self.url, self.quota, self.metrics, self.tracer = url, quota, metrics, tracer
         self.pool_wait_s = pool_wait_s
         options: dict[str, Any] = dict(
             socket_timeout=timeout_s,
@@ -271,7 +276,8 @@ class MemoryStore:
     async def _call(self, op: str) -> AsyncIterator[None]:
         start = time.monotonic()
         try:
-            yield
+            with span(self.tracer, f"redis {op}", **{"db.system": "redis"}):
+                yield
         except (PoolExhausted, MaxConnectionsError) as exc:
             self.metrics.redis_errors.labels(op).inc()
             message = f"all Redis connections are busy (EBMM_REDIS_MAX_CONNECTIONS); retry later ({op})"

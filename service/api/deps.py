@@ -15,6 +15,7 @@ from service.auth import authenticate_headers
 from service.memories import MemoryService
 from service.metrics import Metrics
 from service.registry import ModelRegistry
+from service.request_context import note
 from service.store import MemoryStore
 
 
@@ -46,10 +47,13 @@ async def caller_tenant(
     """The caller's tenant (401 without a valid key); every memory route is scoped to it. Memory routes checked
     the key before reading the body (`ORJSONRoute`): their tenant is in `request.state`."""
     tenant = getattr(request.state, "tenant", None)
-    if tenant is not None:
-        return tenant
-    headers = request.headers  # the raw headers: `bearer` is None for any other scheme, which must be a 401
-    return authenticate_headers(request.app.state.api_keys, headers.get("authorization"), headers.get("x-api-key"))
+    if tenant is None:
+        headers = request.headers  # the raw headers: `bearer` is None for any other scheme, which must be a 401
+        tenant = authenticate_headers(
+            request.app.state.api_keys, headers.get("authorization"), headers.get("x-api-key")
+        )
+    note(tenant=tenant)
+    return tenant
 
 
 MemoriesDep = Annotated[MemoryService, Depends(_memories)]

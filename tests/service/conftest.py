@@ -86,7 +86,9 @@ class ServerThread:
 class ServeProcess(serve_process.ServeProcess):
     """`ebmm serve` with the tiny checkpoints, this run's API keys and its own data dir (see service.serve_process)."""
 
-    def __init__(self, checkpoints: Path, data_dir: Path, **env: str) -> None:
+    def __init__(
+        self, checkpoints: Path, data_dir: Path, *, log_path: Path | None = None, log_level: str = "warning", **env: str
+    ) -> None:
         settings = {
             "EBMM_CHECKPOINT_DIR": str(checkpoints),
             "EBMM_DATA_DIR": str(data_dir),
@@ -95,7 +97,7 @@ class ServeProcess(serve_process.ServeProcess):
             "EBMM_API_KEYS": api_keys(KEYS),
             **env,
         }
-        super().__init__(settings)
+        super().__init__(settings, log_level=log_level, log_path=log_path)
 
     def client(self, tenant: str = TENANT) -> EBMMClient:
         return EBMMClient(self.url, api_key=KEYS[tenant])
