@@ -57,6 +57,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cluster=settings.redis_cluster,
         max_connections=settings.redis_max_connections,
         pool_wait_s=settings.deadline_s,
+        reservation_s=settings.write_reservation_s(),
     )
     batcher = Batcher(metrics, settings.max_batch, settings.max_delay_ms, settings.max_queue, settings.deadline_s)
     queues = {name: ModelQueues.add(batcher, name, engine) for name, engine in registry.engines.items()}
