@@ -61,6 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cluster=settings.redis_cluster,
         max_connections=settings.redis_max_connections,
         pool_wait_s=settings.deadline_s,
+        reservation_s=settings.write_reservation_s(),
         tracer=tracer,
     )
     batcher = Batcher(

@@ -128,11 +128,11 @@ class MemoryService:
                 theta=outcome.theta,
             )
             orjson.dumps(memory.public())  # the 201 body renders (else this fails here, before anything is stored)
-            await self.store.put(tenant, memory, info.writable_floats, ttl, claim)
+            await self.store.put(tenant, memory, info.writable_floats, claim)
         except BaseException as exc:
             if isinstance(exc, ApiError) and exc.type == "quota_exceeded":
                 self.metrics.tenant_refusals.labels(tenant, exc.type).inc()
-            if claim is not None:  # only if still in progress: a write Redis stored (then failed to answer) stays
+            if claim is not None:  # only if still in progress (a put that failed has removed what it wrote)
                 await self.store.release(tenant, claim[0], claim[1])
             raise
         self.metrics.memories_written.labels(info.name).inc()
@@ -141,9 +141,10 @@ class MemoryService:
         return memory.public()
 
     def claim_ttl_ms(self) -> int:
-        """How long an in-progress claim lives: the engine deadline plus two bounded Redis calls and a second.
-        A write is answered (or has failed) by then, so a claim left by a crash frees itself within this."""
-        bound = self.settings.deadline_s + 2 * self.settings.redis_operation_bound_s() + 1.0
+        """How long an in-progress claim lives: the engine deadline plus four bounded Redis calls (the claim, then
+        the write's reserve, store and confirm) and a second. A write is answered (or has failed) by then, so a
+        claim left by a crash frees itself within this."""
+        bound = self.settings.deadline_s + 4 * self.settings.redis_operation_bound_s() + 1.0
         return math.ceil(bound * 1000)
 
     async def _claim_or_replay(self, tenant: str, key: str, value: str, request_hash: str) -> dict[str, Any] | None:
@@ -168,7 +169,10 @@ class MemoryService:
             memory = await self.store.get(tenant, existing.memory_id)
             if memory is not None:
                 return memory.public()
-            if existing.done or existing.ttl_ms < 0:  # deleted / expired, or a claim of an older version: stale
+            if existing.done:  # its memory was deleted, expired or lost after its confirm: free what it held
+                await self.store.delete(tenant, existing.memory_id, key)
+                continue
+            if existing.ttl_ms < 0:  # a claim of an older version: stale
                 await self.store.release(tenant, key, existing.value)
                 continue
             if asyncio.get_running_loop().time() + pause > give_up:

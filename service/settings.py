@@ -91,3 +91,8 @@ class Settings(BaseSettings):
     def redis_operation_bound_s(self) -> float:
         """The longest one Redis operation may take, retries included, before it is a 503."""
         return 3 * self.redis_timeout_s
+
+    def write_reservation_s(self) -> float:
+        """How long a write's quota reservation holds before it must be confirmed: the write's three Redis calls
+        after it, each waiting for a pooled connection (up to deadline_s) and bounded, plus a second."""
+        return 3 * (self.deadline_s + self.redis_operation_bound_s()) + 1.0

@@ -1,10 +1,14 @@
 """Memories in Redis, namespaced per tenant: one hash per memory holding θ as raw float32 bytes and its metadata,
-TTL by Redis expiry, plus each tenant's usage for its quotas. `{tenant}` is a Redis Cluster hash tag, so all
-of a tenant's keys share one slot and one script may touch them together.
+TTL by Redis expiry, plus each tenant's usage for its quotas.
 
-    ebmm:{<tenant>}:memory:<id>   hash    theta (P·4 bytes, little-endian float32), model, checkpoint_hash,
+Placement (Redis Cluster): the braces are hash tags. Each memory's big hash has a tag of its own,
+`{<tenant>/<id>}` (tenants are `[A-Za-z0-9_.-]`, ids `[A-Za-z0-9_-]`: no `/`, so the tag names one memory of one
+tenant), so one tenant's memories spread over every slot and every shard. The small usage records stay under the
+tenant's tag `{<tenant>}`, on one slot, so the quota check is one atomic script:
+
+    ebmm:{<tenant>/<id>}:memory   hash    theta (P·4 bytes, little-endian float32), model, checkpoint_hash,
                                           num_patterns, created_at, expires_at, write_ms, recall_error (JSON),
-                                          metadata (JSON)
+                                          metadata (JSON), idempotency_key (the write's key, if any)
     ebmm:{<tenant>}:index         zset    memory id -> expiry time (+inf = never): the memory count
     ebmm:{<tenant>}:sizes         hash    memory id -> θ floats
     ebmm:{<tenant>}:floats        string  θ floats of all the tenant's memories
@@ -12,9 +16,20 @@ of a tenant's keys share one slot and one script may touch them together.
                                           by the request's deadline), then "… done" (EBMM_IDEMPOTENCY_TTL_S, or
                                           the memory's TTL if shorter); deleting the memory deletes it
 
-A write is one Lua script (atomic): drop expired memories from the usage, check both quotas, then store the
-hash, its expiry and the usage together, so no reader sees half a memory and concurrent writes cannot pass a
-quota. Re-running it for the same id (a retried call) stores the memory once. A delete is one script too.
+A write takes four calls, so that no reader sees half a memory, concurrent writes cannot pass a quota, and a
+memory that can be read is always counted:
+1. reserve (tenant slot, one script): drop expired memories from the usage, check both quotas, count the memory
+   with a provisional expiry (now + the time the next three calls may take, `reservation_s`);
+2. store (memory slot): the hash, expiring at that provisional expiry;
+3. confirm (tenant slot): the index entry takes the memory's real expiry (refused if the reservation lapsed)
+   and the Idempotency-Key claim is marked done;
+4. extend (memory slot): the hash takes the memory's real expiry.
+A crash before 3 holds the quota only until the provisional expiry (hash and reservation expire together); a crash
+between 3 and 4 holds it until the real expiry (the hash is gone, the count stays: never the other way round),
+or until a retry with the same Idempotency-Key frees it. A call that fails after 1 deletes what it wrote. Each
+step may be re-run for the same id (redis-py retries) and counts the memory once. A delete removes the hash,
+then the usage and the claim; a delete re-run after a failure between the two still frees the usage.
+
 Every call has a socket timeout and is timed (`ebmm_redis_operation_seconds{op}`); failures become a 503
 `redis` error, and the connection pool reconnects by itself once Redis is back. The pool is a blocking one of
 EBMM_REDIS_MAX_CONNECTIONS connections: a call waits for a free connection up to EBMM_DEADLINE_S, then gets a
@@ -25,9 +40,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -49,57 +65,83 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# KEYS: memory hash, index, sizes, floats[, Idempotency-Key claim]. ARGV: id, floats, now, expiry score, ttl
-# ("" = none), max memories, max floats, the claim's in-progress value ("" = no key), the finished claim's TTL
-# in ms, then the hash's field/value pairs. Returns {0, count} stored, {1, count} or {2, floats} refused, {3, 0}
-# when the claim (expired) was taken by another request meanwhile. Storing marks the claim done, atomically.
-PUT_SCRIPT = """
-if ARGV[8] ~= '' then
-  local claim = redis.call('GET', KEYS[5])
-  if claim and claim ~= ARGV[8] and claim ~= ARGV[8] .. ' done' then return {3, 0} end
+# KEYS: index, sizes, floats[, Idempotency-Key claim] (tenant slot). ARGV: id, floats, now, provisional expiry
+# score, max memories, max floats, the claim's in-progress value ("" = no key). Returns {0, count} reserved, {1, count}
+# or {2, floats} refused, {3, 0} when the claim (expired) was taken by another request meanwhile.
+RESERVE_SCRIPT = """
+if ARGV[7] ~= '' then
+  local claim = redis.call('GET', KEYS[4])
+  if claim and claim ~= ARGV[7] and claim ~= ARGV[7] .. ' done' then return {3, 0} end
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 for _, id in ipairs(expired) do
-  local size = redis.call('HGET', KEYS[3], id)
-  if size then redis.call('DECRBY', KEYS[4], size) end
-  redis.call('HDEL', KEYS[3], id)
-  redis.call('ZREM', KEYS[2], id)
+  local size = redis.call('HGET', KEYS[2], id)
+  if size then redis.call('DECRBY', KEYS[3], size) end
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
 end
-local count = redis.call('ZCARD', KEYS[2])
-local total = tonumber(redis.call('GET', KEYS[4]) or '0')
-local new = redis.call('HEXISTS', KEYS[3], ARGV[1]) == 0
-if new and count + 1 > tonumber(ARGV[6]) then return {1, count} end
-if new and total + tonumber(ARGV[2]) > tonumber(ARGV[7]) then return {2, total} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 10))
-if ARGV[5] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
-if new then
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-  redis.call('INCRBY', KEYS[4], ARGV[2])
-  count = count + 1
-end
-if ARGV[8] ~= '' then redis.call('SET', KEYS[5], ARGV[8] .. ' done', 'PX', ARGV[9]) end
-return {0, count}
+local count = redis.call('ZCARD', KEYS[1])
+local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {0, count} end
+if count + 1 > tonumber(ARGV[5]) then return {1, count} end
+if total + tonumber(ARGV[2]) > tonumber(ARGV[6]) then return {2, total} end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('INCRBY', KEYS[3], ARGV[2])
+return {0, count + 1}
 """
 
-# KEYS: memory hash, index, sizes, floats. ARGV: id. Returns the deleted memory's model, or nil. The memory's
-# Idempotency-Key claim (named in its hash; same tenant, same hash slot) is freed with it.
-DELETE_SCRIPT = """
-local model = redis.call('HGET', KEYS[1], 'model')
-local claim = redis.call('HGET', KEYS[1], 'idempotency_claim')
-if claim then
-  local value = redis.call('GET', claim)
-  if value and string.sub(value, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then redis.call('DEL', claim) end
+# KEYS: memory hash (its own slot). ARGV: its provisional TTL in ms, then the hash's field/value pairs.
+STORE_SCRIPT = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+# KEYS: index[, Idempotency-Key claim] (tenant slot). ARGV: id, now, expiry score, the claim's in-progress value
+# ("" = no key), the finished claim's TTL in ms. Returns 0 confirmed (the claim marked done), 3 when the claim was
+# taken by another request, 4 when the reservation lapsed (expired, or dropped as expired by another write).
+CONFIRM_SCRIPT = """
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) <= tonumber(ARGV[2]) then return 4 end
+if ARGV[4] ~= '' then
+  local claim = redis.call('GET', KEYS[2])
+  if claim and claim ~= ARGV[4] and claim ~= ARGV[4] .. ' done' then return 3 end
 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[4] .. ' done', 'PX', ARGV[5]) end
+return 0
+"""
+
+# KEYS: memory hash. ARGV: its TTL in ms ("" = never). Marks it confirmed with its real expiry; 0 if it is gone.
+EXTEND_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'confirmed', '1')
+if ARGV[1] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+# KEYS: memory hash. Deletes it; returns {1 if it existed, its model, its Idempotency-Key} ('' when absent).
+DROP_SCRIPT = """
+local fields = redis.call('HMGET', KEYS[1], 'model', 'idempotency_key')
 local deleted = redis.call('DEL', KEYS[1])
-local size = redis.call('HGET', KEYS[3], ARGV[1])
+return {deleted, fields[1] or '', fields[2] or ''}
+"""
+
+# KEYS: index, sizes, floats[, Idempotency-Key claim] (tenant slot). ARGV: id. Frees the memory's usage, and the
+# claim if it names this memory.
+UNCOUNT_SCRIPT = """
+local size = redis.call('HGET', KEYS[2], ARGV[1])
 if size then
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('DECRBY', KEYS[4], size)
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('DECRBY', KEYS[3], size)
 end
-if deleted == 1 and model then return model end
-return false
+redis.call('ZREM', KEYS[1], ARGV[1])
+if KEYS[4] then
+  local value = redis.call('GET', KEYS[4])
+  if value and string.sub(value, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then redis.call('DEL', KEYS[4]) end
+end
+return 0
 """
 
 
@@ -136,7 +178,8 @@ class Claim:
 
 @dataclass(frozen=True)
 class TenantKeys:
-    """The Redis keys of one tenant (see the module docstring)."""
+    """The Redis keys of one tenant (see the module docstring): its usage under the tag `{<tenant>}`, each memory's
+    hash under a tag of its own."""
 
     tenant: str
 
@@ -145,14 +188,18 @@ class TenantKeys:
         return f"ebmm:{{{self.tenant}}}:"
 
     def memory(self, memory_id: str) -> str:
-        return f"{self.prefix}memory:{memory_id}"
+        return f"ebmm:{{{self.tenant}/{memory_id}}}:memory"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"
 
-    def usage(self, memory_id: str) -> list[str]:
-        """The KEYS of the put and delete scripts."""
-        return [self.memory(memory_id), f"{self.prefix}index", f"{self.prefix}sizes", f"{self.prefix}floats"]
+    @property
+    def index(self) -> str:
+        return f"{self.prefix}index"
+
+    def usage(self) -> list[str]:
+        """index, sizes, floats: the KEYS of the reserve and uncount scripts (all on the tenant's slot)."""
+        return [self.index, f"{self.prefix}sizes", f"{self.prefix}floats"]
 
 
 @dataclass(frozen=True)
@@ -220,6 +267,11 @@ class WaitingPool(redis.BlockingConnectionPool):
             raise
 
 
+def ms_until(moment: float) -> str:
+    """Milliseconds from now (this process's clock) until `moment` (epoch seconds), as a PEXPIRE argument."""
+    return str(max(1, math.ceil((moment - time.time()) * 1000)))
+
+
 def corrupt(message: str) -> ApiError:
     """409: a stored memory that cannot be read (truncated, non-finite or missing fields): write it again."""
     return ApiError(409, "corrupt_theta", f"{message}; write it again")
@@ -237,13 +289,15 @@ class MemoryStore:
         cluster: bool = False,
         max_connections: int = 64,
         pool_wait_s: float = 10.0,
+        reservation_s: float = 60.0,
         tracer: Tracer | None = None,
     ) -> None:
-        """`cluster`: `url` is a Redis Cluster node. Each operation's keys share the tenant's hash tag
-        (`ebmm:{tenant}:…`), so every script runs on one slot and the same code serves both kinds of Redis.
-        `max_connections` bounds the pool (per node for a cluster); a call waits up to `pool_wait_s` for one."""
+        """`cluster`: `url` is a Redis Cluster node. Each script's keys share one hash tag (the tenant's, or one
+        memory's), so every script runs on one slot and the same code serves both kinds of Redis.
+        `max_connections` bounds the pool (per node for a cluster); a call waits up to `pool_wait_s` for one.
+        `reservation_s`: how long a write's reservation holds before it must be confirmed (module docstring)."""
         self.url, self.quota, self.metrics, self.tracer = url, quota, metrics, tracer
-        self.pool_wait_s = pool_wait_s
+        self.pool_wait_s, self.reservation_s = pool_wait_s, reservation_s
         options: dict[str, Any] = dict(
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
@@ -262,8 +316,12 @@ class MemoryStore:
             self.redis = redis.Redis.from_pool(pool)
             probe_pool = WaitingPool.from_url(url, max_connections=1, timeout=timeout_s, **options)
             self.probe = redis.Redis.from_pool(probe_pool)
-        self._put = self.redis.register_script(PUT_SCRIPT)
-        self._delete = self.redis.register_script(DELETE_SCRIPT)
+        self._reserve = self.redis.register_script(RESERVE_SCRIPT)
+        self._store = self.redis.register_script(STORE_SCRIPT)
+        self._confirm = self.redis.register_script(CONFIRM_SCRIPT)
+        self._extend = self.redis.register_script(EXTEND_SCRIPT)
+        self._drop = self.redis.register_script(DROP_SCRIPT)
+        self._uncount = self.redis.register_script(UNCOUNT_SCRIPT)
         self._claim = self.redis.register_script(CLAIM_SCRIPT)
         self._release = self.redis.register_script(RELEASE_SCRIPT)
 
@@ -304,13 +362,14 @@ class MemoryStore:
         tenant: str,
         memory: StoredMemory,
         floats: int,
-        ttl_seconds: int | None,
         claim: tuple[str, str, int] | None = None,
     ) -> None:
-        """Store a memory of `floats` θ floats within the tenant's quotas: 429 / 413 `quota_exceeded` if over.
-        `claim` (Idempotency-Key, its in-progress value, the finished claim's TTL in ms) is marked done with it."""
+        """Store a memory of `floats` θ floats within the tenant's quotas: 429 / 413 `quota_exceeded` if over; it
+        expires at `memory.expires_at`. `claim` (Idempotency-Key, its in-progress value, the finished claim's TTL in
+        ms) is marked done with it. Reserve, store, confirm, extend (module docstring); a failure after the
+        reservation deletes what was written (what it cannot delete expires with the reservation)."""
         keys = TenantKeys(tenant)
-        fields = {
+        fields: dict[str, Any] = {
             "theta": memory.theta,
             "model": memory.model,
             "checkpoint_hash": memory.checkpoint_hash,
@@ -320,32 +379,46 @@ class MemoryStore:
             "write_ms": repr(memory.write_ms),
             "recall_error": orjson.dumps(memory.recall_error),
             "metadata": orjson.dumps(memory.metadata),
+            "confirmed": "0",
         }
-        script_keys = keys.usage(memory.id)
+        claim_keys, claim_value, claim_ttl_ms = [], "", ""
         if claim is not None:
-            script_keys.append(keys.idempotency(claim[0]))
-            fields["idempotency_claim"] = keys.idempotency(claim[0])
-        args = [
-            memory.id,
-            floats,
-            repr(time.time()),
-            "+inf" if memory.expires_at is None else repr(memory.expires_at),
-            "" if ttl_seconds is None else ttl_seconds,
-            self.quota.max_memories,
-            self.quota.max_floats,
-            "" if claim is None else claim[1],
-            "" if claim is None else claim[2],
-            *(item for pair in fields.items() for item in pair),
-        ]
-        async with self._call("put"):
-            refused, used = await self._put(keys=script_keys, args=args)
-        if refused == 3:
-            raise ApiError(
-                409,
-                "idempotency_conflict",
-                "this write outlived its Idempotency-Key claim and another request took the key; nothing stored",
-                "Idempotency-Key",
-            )
+            claim_keys, claim_value, claim_ttl_ms = [keys.idempotency(claim[0])], claim[1], str(claim[2])
+            fields["idempotency_key"] = claim[0]
+        expiry = "+inf" if memory.expires_at is None else repr(memory.expires_at)
+        now = time.time()
+        reserved_until = now + self.reservation_s
+        reserve_args = [memory.id, floats, repr(now), repr(reserved_until)]
+        reserve_args += [self.quota.max_memories, self.quota.max_floats, claim_value]
+        reserved = False
+        try:
+            async with self._call("put"):
+                refused, used = await self._reserve(keys=keys.usage() + claim_keys, args=reserve_args)
+                if refused == 0:
+                    reserved = True
+                    pairs = [item for pair in fields.items() for item in pair]
+                    await self._store(keys=[keys.memory(memory.id)], args=[ms_until(reserved_until), *pairs])
+                    confirm_args = [memory.id, repr(time.time()), expiry, claim_value, claim_ttl_ms]
+                    refused = await self._confirm(keys=[keys.index, *claim_keys], args=confirm_args)
+                if refused == 0:
+                    ttl_ms = "" if memory.expires_at is None else ms_until(memory.expires_at)
+                    if not await self._extend(keys=[keys.memory(memory.id)], args=[ttl_ms]):
+                        refused = 4
+            if refused == 3:
+                raise ApiError(
+                    409,
+                    "idempotency_conflict",
+                    "this write outlived its Idempotency-Key claim and another request took the key; nothing stored",
+                    "Idempotency-Key",
+                )
+            if refused == 4:
+                message = "storage unavailable (put): the write outlived its reservation; nothing stored, retry"
+                raise ApiError(503, "redis", message)
+        except BaseException:
+            if reserved:
+                with suppress(ApiError):
+                    await self._remove(tenant, memory.id, None if claim is None else claim[0])
+            raise
         if refused == 1:
             message = (
                 f"tenant {tenant!r} holds {used} memories, its quota (EBMM_TENANT_MAX_MEMORIES); "
@@ -363,7 +436,7 @@ class MemoryStore:
         """The tenant's memory, or None (another tenant's id is simply not there)."""
         async with self._call("get"):
             raw = await self.redis.hgetall(TenantKeys(tenant).memory(memory_id))
-        if not raw:
+        if not raw or raw.get(b"confirmed") == b"0":  # a write still between reserve and extend is not there yet
             return None
         try:
             f = {k.decode(): v for k, v in raw.items()}
@@ -383,11 +456,20 @@ class MemoryStore:
         except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
             raise corrupt(f"memory {memory_id} is stored in an unreadable form ({type(exc).__name__}: {exc})") from exc
 
-    async def delete(self, tenant: str, memory_id: str) -> str | None:
-        """Delete the tenant's memory; its model's name, or None if there was none."""
+    async def delete(self, tenant: str, memory_id: str, idempotency_key: str | None = None) -> str | None:
+        """Delete the tenant's memory, free its usage and its Idempotency-Key claim (the one its hash names, or
+        `idempotency_key`); its model's name, or None if there was none. Frees the usage even when the hash is gone
+        (a delete or write that failed halfway, a write lost between confirm and extend)."""
+        return await self._remove(tenant, memory_id, idempotency_key)
+
+    async def _remove(self, tenant: str, memory_id: str, idempotency_key: str | None) -> str | None:
+        keys = TenantKeys(tenant)
         async with self._call("delete"):
-            model = await self._delete(keys=TenantKeys(tenant).usage(memory_id), args=[memory_id])
-        return None if model is None else model.decode()
+            deleted, model, stored_key = await self._drop(keys=[keys.memory(memory_id)], args=[])
+            key = stored_key.decode() or idempotency_key
+            claim_keys = [] if key is None else [keys.idempotency(key)]
+            await self._uncount(keys=keys.usage() + claim_keys, args=[memory_id])
+        return model.decode() if deleted and model else None
 
     async def claim(self, tenant: str, key: str, value: str, ttl_ms: int) -> Claim | None:
         """SET NX PX the Idempotency-Key claim; None when this call claimed it, else the existing claim."""

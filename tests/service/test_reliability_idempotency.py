@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.client import EBMMClient, EBMMError
 from service.store import TenantKeys
 
-from .conftest import KEYS, TENANT, ServeProcess
+from .conftest import KEYS, TENANT, ServeProcess, memory_key
 
 
 def claim_key(key: str, tenant: str = TENANT) -> str:
@@ -40,7 +40,7 @@ def test_a_claim_whose_memory_expired_writes_again(server, client: EBMMClient, b
     X = bits.patterns(2)
     first = client.write("tiny", X, ttl_seconds=1, idempotency_key="rel-expire")
     assert 0 < server.redis().pttl(claim_key("rel-expire")) <= 1000  # the claim expires with its memory
-    server.redis().delete(f"ebmm:{{{TENANT}}}:memory:{first.id}")  # expired (as Redis would, without waiting)
+    server.redis().delete(memory_key(first.id))  # expired (as Redis would, without waiting)
     again = client.write("tiny", X, ttl_seconds=1, idempotency_key="rel-expire")
     assert again.id != first.id
 
@@ -74,7 +74,7 @@ def _queue_depth(url: str) -> float:
 
 def test_claims_left_by_a_crash_free_themselves(checkpoints: Path, tmp_path: Path, bits) -> None:
     """SIGKILL of the API (and its Redis) with 16 writes in flight: every retry with those keys writes, after at
-    most the in-progress claim's lifetime (deadline + two Redis bounds + 1 s = 5 s here), once each."""
+    most the in-progress claim's lifetime (deadline + four Redis bounds + 1 s = 7 s here), once each."""
     stored = [bits.patterns(2) for _ in range(16)]
     env = {"EBMM_DEADLINE_S": "3", "EBMM_REDIS_TIMEOUT_S": "0.25"}
     with ServeProcess(checkpoints, tmp_path / "data", EBMM_MAX_DELAY_MS="2500", **env) as first:
