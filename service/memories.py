@@ -6,6 +6,8 @@ Every operation is scoped to the caller's tenant: ids, Idempotency-Keys and quot
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import math
 import secrets
@@ -17,13 +19,13 @@ import orjson
 from model.domains import Domain
 from service.arrays import check_patterns, check_queries, known_entries, to_b64, to_matrix
 from service.batch_ops import ModelQueues, ReadJob, WriteJob
-from service.errors import ApiError, not_found, too_large
+from service.errors import ApiError, invalid, not_found, too_large
 from service.metrics import Metrics
 from service.registry import ModelRegistry
 from service.request_context import note
 from service.schemas import MemoryCreate, RetrieveRequest
 from service.settings import Settings
-from service.store import Claim, MemoryStore, StoredMemory
+from service.store import Claim, ListCursor, MemoryStore, StoredMemory
 
 
 def json_depth(value: Any, limit: int) -> int:
@@ -42,6 +44,25 @@ def json_depth(value: Any, limit: int) -> int:
 def new_memory_id() -> str:
     """A random, unguessable id (128 bits)."""
     return secrets.token_urlsafe(16)
+
+
+def encode_cursor(cursor: ListCursor | None) -> str | None:
+    """A listing position as an opaque URL-safe token."""
+    if cursor is None:
+        return None
+    return base64.urlsafe_b64encode(f"{cursor.created_at!r} {cursor.id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> ListCursor:
+    """The position `encode_cursor` made; a 422 naming `cursor` for anything else."""
+    try:
+        created_at, memory_id = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().split(" ")
+        cursor = ListCursor(float(created_at), memory_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise invalid("cursor is not a cursor this service returned (pass next_cursor as it came)", "cursor") from exc
+    if not math.isfinite(cursor.created_at) or not cursor.id:
+        raise invalid("cursor is not a cursor this service returned (pass next_cursor as it came)", "cursor")
+    return cursor
 
 
 def recall_error_body(domain: Domain, errors: dict[str, float]) -> dict[str, Any]:
@@ -225,6 +246,14 @@ class MemoryService:
         if body.encoding == "b64":
             patterns = {"patterns": None, "patterns_b64": to_b64(outcome.patterns), "shape": [*outcome.patterns.shape]}
         return patterns | {"energies": outcome.energies, "changed": outcome.changed}
+
+    async def list(self, tenant: str, limit: int, cursor: str | None, model: str | None) -> dict[str, Any]:
+        """The MemoryList body: a page of the tenant's memories, newest first."""
+        if model is not None:
+            self.registry.get(model)  # an unknown model is a 404, not an empty list
+        page = await self.store.list(tenant, limit, None if cursor is None else decode_cursor(cursor), model)
+        memories = [memory.public() for memory in page.memories]
+        return {"memories": memories, "next_cursor": encode_cursor(page.next)}
 
     async def delete(self, tenant: str, memory_id: str) -> None:
         model = await self.store.delete(tenant, memory_id)

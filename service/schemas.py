@@ -118,6 +118,13 @@ class MemoryPublic(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
+class MemoryList(BaseModel):
+    """A page of the tenant's memories, newest first."""
+
+    memories: list[MemoryPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: this is the last page.")
+
+
 class RetrieveResult(BaseModel):
     """One answer per query: decoded patterns (binary: ±1), energies E(x̂) and the fraction of entries changed.
 

@@ -12,6 +12,7 @@ tenant's tag `{<tenant>}`, on one slot, so the quota check is one atomic script:
     ebmm:{<tenant>}:index         zset    memory id -> expiry time (+inf = never): the memory count
     ebmm:{<tenant>}:sizes         hash    memory id -> θ floats
     ebmm:{<tenant>}:floats        string  θ floats of all the tenant's memories
+    ebmm:{<tenant>}:created       zset    memory id -> creation time: the listing, newest first
     ebmm:{<tenant>}:idem:<key>    string  "<memory id> <request hash>" while the write is in progress (a TTL bounded
                                           by the request's deadline), then "… done" (EBMM_IDEMPOTENCY_TTL_S, or
                                           the memory's TTL if shorter); deleting the memory deletes it
@@ -29,6 +30,14 @@ between 3 and 4 holds it until the real expiry (the hash is gone, the count stay
 or until a retry with the same Idempotency-Key frees it. A call that fails after 1 deletes what it wrote. Each
 step may be re-run for the same id (redis-py retries) and counts the memory once. A delete removes the hash,
 then the usage and the claim; a delete re-run after a failure between the two still frees the usage.
+
+Each checkpoint version of a model keeps the set of memories it wrote, so a version still in use is never retired:
+
+    ebmm:{version:<model>:<checkpoint hash>}:memories   zset   "<tenant>/<id>" -> expiry time (+inf = never)
+
+A write adds its memory there before it reserves (a crash leaves it counted, never uncounted: `version_memories`
+then checks each member's hash) and a delete removes it after the hash. Writes of one version share that key's
+slot: one ZADD per write.
 
 Every call has a socket timeout and is timed (`ebmm_redis_operation_seconds{op}`); failures become a 503
 `redis` error, and the connection pool reconnects by itself once Redis is back. The pool is a blocking one of
@@ -65,12 +74,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# KEYS: index, sizes, floats[, Idempotency-Key claim] (tenant slot). ARGV: id, floats, now, provisional expiry
-# score, max memories, max floats, the claim's in-progress value ("" = no key). Returns {0, count} reserved, {1, count}
-# or {2, floats} refused, {3, 0} when the claim (expired) was taken by another request meanwhile.
+# KEYS: index, sizes, floats, created[, Idempotency-Key claim] (tenant slot). ARGV: id, floats, now, provisional
+# expiry score, max memories, max floats, the claim's in-progress value ("" = no key), creation time. Returns
+# {0, count} reserved, {1, count} or {2, floats} refused, {3, 0} when the claim (expired) was taken by another
+# request meanwhile.
 RESERVE_SCRIPT = """
 if ARGV[7] ~= '' then
-  local claim = redis.call('GET', KEYS[4])
+  local claim = redis.call('GET', KEYS[5])
   if claim and claim ~= ARGV[7] and claim ~= ARGV[7] .. ' done' then return {3, 0} end
 end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
@@ -79,6 +89,7 @@ for _, id in ipairs(expired) do
   if size then redis.call('DECRBY', KEYS[3], size) end
   redis.call('HDEL', KEYS[2], id)
   redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[4], id)
 end
 local count = redis.call('ZCARD', KEYS[1])
 local total = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -88,6 +99,7 @@ if total + tonumber(ARGV[2]) > tonumber(ARGV[6]) then return {2, total} end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('INCRBY', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[8], ARGV[1])
 return {0, count + 1}
 """
 
@@ -121,15 +133,16 @@ if ARGV[1] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIRE', 
 return 1
 """
 
-# KEYS: memory hash. Deletes it; returns {1 if it existed, its model, its Idempotency-Key} ('' when absent).
+# KEYS: memory hash. Deletes it; returns {1 if it existed, its model, its Idempotency-Key, its checkpoint hash}
+# ('' when absent).
 DROP_SCRIPT = """
-local fields = redis.call('HMGET', KEYS[1], 'model', 'idempotency_key')
+local fields = redis.call('HMGET', KEYS[1], 'model', 'idempotency_key', 'checkpoint_hash')
 local deleted = redis.call('DEL', KEYS[1])
-return {deleted, fields[1] or '', fields[2] or ''}
+return {deleted, fields[1] or '', fields[2] or '', fields[3] or ''}
 """
 
-# KEYS: index, sizes, floats[, Idempotency-Key claim] (tenant slot). ARGV: id. Frees the memory's usage, and the
-# claim if it names this memory.
+# KEYS: index, sizes, floats, created[, Idempotency-Key claim] (tenant slot). ARGV: id. Frees the memory's usage,
+# and the claim if it names this memory.
 UNCOUNT_SCRIPT = """
 local size = redis.call('HGET', KEYS[2], ARGV[1])
 if size then
@@ -137,9 +150,10 @@ if size then
   redis.call('DECRBY', KEYS[3], size)
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
-if KEYS[4] then
-  local value = redis.call('GET', KEYS[4])
-  if value and string.sub(value, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then redis.call('DEL', KEYS[4]) end
+redis.call('ZREM', KEYS[4], ARGV[1])
+if KEYS[5] then
+  local value = redis.call('GET', KEYS[5])
+  if value and string.sub(value, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ' ' then redis.call('DEL', KEYS[5]) end
 end
 return 0
 """
@@ -197,9 +211,18 @@ class TenantKeys:
     def index(self) -> str:
         return f"{self.prefix}index"
 
+    @property
+    def created(self) -> str:
+        return f"{self.prefix}created"
+
     def usage(self) -> list[str]:
-        """index, sizes, floats: the KEYS of the reserve and uncount scripts (all on the tenant's slot)."""
-        return [self.index, f"{self.prefix}sizes", f"{self.prefix}floats"]
+        """index, sizes, floats, created: the KEYS of the reserve and uncount scripts (all on the tenant's slot)."""
+        return [self.index, f"{self.prefix}sizes", f"{self.prefix}floats", self.created]
+
+
+def version_key(model: str, checkpoint_hash: str) -> str:
+    """The set of memories one checkpoint version of `model` wrote (module docstring)."""
+    return f"ebmm:{{version:{model}:{checkpoint_hash}}}:memories"
 
 
 @dataclass(frozen=True)
@@ -265,6 +288,64 @@ class WaitingPool(redis.BlockingConnectionPool):
             if isinstance(exc.__cause__, asyncio.TimeoutError):  # the wait for a connection timed out
                 raise PoolExhausted(str(exc)) from exc
             raise
+
+
+LISTED_FIELDS = (
+    "model",
+    "checkpoint_hash",
+    "num_patterns",
+    "created_at",
+    "expires_at",
+    "write_ms",
+    "recall_error",
+    "metadata",
+    "confirmed",
+)
+LIST_SCAN = 1000  # memories one listing call may look at (a model filter may skip many)
+LIST_TIES = 64  # memories created at the very time of a page's last one that the next page can still skip
+
+
+@dataclass(frozen=True)
+class ListCursor:
+    """Where a listing page ends: the last memory looked at (newest first: created_at, then id, descending)."""
+
+    created_at: float
+    id: str
+
+
+@dataclass(frozen=True)
+class MemoryPage:
+    memories: list[StoredMemory]
+    next: ListCursor | None
+
+
+def parse_memory(memory_id: str, fields: dict[str, bytes]) -> StoredMemory | None:
+    """A memory from its hash's fields (θ empty when not fetched); None when absent or a write still in progress
+    (between reserve and extend); 409 `corrupt_theta` when unreadable."""
+    if not fields or fields.get("confirmed") == b"0":
+        return None
+    try:
+        expires = fields["expires_at"].decode()
+        return StoredMemory(
+            id=memory_id,
+            model=fields["model"].decode(),
+            checkpoint_hash=fields["checkpoint_hash"].decode(),
+            num_patterns=int(fields["num_patterns"]),
+            created_at=float(fields["created_at"]),
+            expires_at=float(expires) if expires else None,
+            write_ms=float(fields["write_ms"]),
+            recall_error=orjson.loads(fields["recall_error"]),
+            metadata=orjson.loads(fields["metadata"]),
+            theta=fields.get("theta", b""),
+        )
+    except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise corrupt(f"memory {memory_id} is stored in an unreadable form ({type(exc).__name__}: {exc})") from exc
+
+
+def listed(memory: StoredMemory, model: str | None) -> bool:
+    """Whether a listing shows the memory: unexpired, and of `model` if one is asked for."""
+    unexpired = memory.expires_at is None or memory.expires_at > time.time()
+    return unexpired and (model is None or memory.model == model)
 
 
 def ms_until(moment: float) -> str:
@@ -389,10 +470,13 @@ class MemoryStore:
         now = time.time()
         reserved_until = now + self.reservation_s
         reserve_args = [memory.id, floats, repr(now), repr(reserved_until)]
-        reserve_args += [self.quota.max_memories, self.quota.max_floats, claim_value]
+        reserve_args += [self.quota.max_memories, self.quota.max_floats, claim_value, repr(memory.created_at)]
         reserved = False
+        version = version_key(memory.model, memory.checkpoint_hash)
+        member = f"{tenant}/{memory.id}"
         try:
             async with self._call("put"):
+                await self.redis.zadd(version, {member: float(expiry)})  # counted before it can exist
                 refused, used = await self._reserve(keys=keys.usage() + claim_keys, args=reserve_args)
                 if refused == 0:
                     reserved = True
@@ -414,10 +498,15 @@ class MemoryStore:
             if refused == 4:
                 message = "storage unavailable (put): the write outlived its reservation; nothing stored, retry"
                 raise ApiError(503, "redis", message)
+            if refused:
+                async with self._call("put"):
+                    await self.redis.zrem(version, member)
         except BaseException:
-            if reserved:
-                with suppress(ApiError):
+            with suppress(ApiError):
+                if reserved:
                     await self._remove(tenant, memory.id, None if claim is None else claim[0])
+                async with self._call("put"):
+                    await self.redis.zrem(version, member)
             raise
         if refused == 1:
             message = (
@@ -436,25 +525,73 @@ class MemoryStore:
         """The tenant's memory, or None (another tenant's id is simply not there)."""
         async with self._call("get"):
             raw = await self.redis.hgetall(TenantKeys(tenant).memory(memory_id))
-        if not raw or raw.get(b"confirmed") == b"0":  # a write still between reserve and extend is not there yet
-            return None
-        try:
-            f = {k.decode(): v for k, v in raw.items()}
-            expires = f["expires_at"].decode()
-            return StoredMemory(
-                id=memory_id,
-                model=f["model"].decode(),
-                checkpoint_hash=f["checkpoint_hash"].decode(),
-                num_patterns=int(f["num_patterns"]),
-                created_at=float(f["created_at"]),
-                expires_at=float(expires) if expires else None,
-                write_ms=float(f["write_ms"]),
-                recall_error=orjson.loads(f["recall_error"]),
-                metadata=orjson.loads(f["metadata"]),
-                theta=f["theta"],
-            )
-        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
-            raise corrupt(f"memory {memory_id} is stored in an unreadable form ({type(exc).__name__}: {exc})") from exc
+        return parse_memory(memory_id, {k.decode(): v for k, v in raw.items()})
+
+    async def list(self, tenant: str, limit: int, after: ListCursor | None, model: str | None) -> MemoryPage:
+        """The tenant's memories newest first (no θ): up to `limit` created before `after` (or the newest), of
+        `model` only if given. A page stops early after `LIST_SCAN` memories of other models; `next` is where
+        the following page starts (None: no more). Expired memories and writes still in progress are skipped."""
+        keys = TenantKeys(tenant)
+        memories: list[StoredMemory] = []
+        scanned, top = 0, "+inf" if after is None else repr(after.created_at)
+        while len(memories) < limit and scanned < LIST_SCAN:
+            chunk = min(LIST_SCAN - scanned, max(limit - len(memories), 16))
+            async with self._call("list"):
+                # entries at the cursor's own time that were already listed are skipped below
+                ids = await self.redis.zrevrangebyscore(
+                    keys.created, top, "-inf", start=0, num=chunk + LIST_TIES, withscores=True
+                )
+            fresh = [(i.decode(), t) for i, t in ids if after is None or t < after.created_at or i.decode() < after.id]
+            fresh = fresh[:chunk]
+            if not fresh:
+                return MemoryPage(memories, None)
+            async with self._call("list"):
+                rows = await self._fetch_listed(tenant, [memory_id for memory_id, _ in fresh])
+            for (memory_id, created_at), row in zip(fresh, rows, strict=True):
+                scanned += 1
+                after = ListCursor(created_at, memory_id)
+                memory = parse_memory(memory_id, row)
+                if memory is not None and listed(memory, model):
+                    memories.append(memory)
+                    if len(memories) == limit:
+                        break
+            top = repr(after.created_at)
+        return MemoryPage(memories, after)
+
+    async def _fetch_listed(self, tenant: str, memory_ids: list[str]) -> list[dict[str, bytes]]:
+        """Every field but θ of each memory (each hash on its own slot: one pipeline, no transaction)."""
+        keys = TenantKeys(tenant)
+        pipe = self.redis.pipeline(transaction=False)
+        for memory_id in memory_ids:
+            pipe.hmget(keys.memory(memory_id), LISTED_FIELDS)
+        rows = await pipe.execute()
+        return [
+            {name: value for name, value in zip(LISTED_FIELDS, row, strict=True) if value is not None} for row in rows
+        ]
+
+    async def version_memories(self, model: str, checkpoint_hash: str, verify: bool = False) -> list[str]:
+        """The "<tenant>/<id>" of every unexpired memory the version wrote. `verify`: only those whose hash
+        exists (a crash can leave a member whose write never finished; slower, for retiring a version)."""
+        key = version_key(model, checkpoint_hash)
+        async with self._call("versions"):
+            await self.redis.zremrangebyscore(key, "-inf", repr(time.time()))
+            members = [m.decode() for m in await self.redis.zrange(key, 0, -1)]
+        if not verify or not members:
+            return members
+        async with self._call("versions"):
+            pipe = self.redis.pipeline(transaction=False)
+            for member in members:
+                tenant, _, memory_id = member.partition("/")
+                pipe.exists(TenantKeys(tenant).memory(memory_id))
+            exists = await pipe.execute()
+        return [member for member, there in zip(members, exists, strict=True) if there]
+
+    async def version_count(self, model: str, checkpoint_hash: str) -> int:
+        """How many unexpired memories the version wrote (counts a write in progress or lost to a crash)."""
+        key = version_key(model, checkpoint_hash)
+        async with self._call("versions"):
+            await self.redis.zremrangebyscore(key, "-inf", repr(time.time()))
+            return await self.redis.zcard(key)
 
     async def delete(self, tenant: str, memory_id: str, idempotency_key: str | None = None) -> str | None:
         """Delete the tenant's memory, free its usage and its Idempotency-Key claim (the one its hash names, or
@@ -465,10 +602,12 @@ class MemoryStore:
     async def _remove(self, tenant: str, memory_id: str, idempotency_key: str | None) -> str | None:
         keys = TenantKeys(tenant)
         async with self._call("delete"):
-            deleted, model, stored_key = await self._drop(keys=[keys.memory(memory_id)], args=[])
+            deleted, model, stored_key, written_by = await self._drop(keys=[keys.memory(memory_id)], args=[])
             key = stored_key.decode() or idempotency_key
             claim_keys = [] if key is None else [keys.idempotency(key)]
             await self._uncount(keys=keys.usage() + claim_keys, args=[memory_id])
+            if deleted and model:
+                await self.redis.zrem(version_key(model.decode(), written_by.decode()), f"{tenant}/{memory_id}")
         return model.decode() if deleted and model else None
 
     async def claim(self, tenant: str, key: str, value: str, ttl_ms: int) -> Claim | None:

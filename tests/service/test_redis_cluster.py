@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import redis
@@ -17,9 +18,10 @@ from service.client import EBMMClient, EBMMError
 from service.store import TenantKeys
 
 from .cluster import Cluster, running_cluster
-from .conftest import BINARY, TENANT, Bits, ServerThread
+from .conftest import BINARY, KEYS, TENANT, Bits, ServerThread
 
 P = 8 * 32 + 8  # θ floats of the tiny binary model
+AUTH = {"Authorization": f"Bearer {KEYS[TENANT]}"}
 
 
 @pytest.fixture
@@ -70,6 +72,9 @@ def test_one_tenants_memories_spread_over_the_shards(
             assert client.get(i).num_patterns == 4
             answer = client.retrieve(i, X)
             assert np.asarray(answer.patterns).tolist() == X.tolist()
+        listed = httpx.get(f"{server.url}/memories", params={"limit": 5}, headers=AUTH).json()  # across shards
+        assert len(listed["memories"]) == 5 and listed["next_cursor"] is not None
+        assert [m["id"] for m in listed["memories"]] == list(reversed(stored))[:5]
         tenant_node = cluster.node(cluster.node_of(keys.index))
         assert {k.decode() for k in tenant_node.zrange(keys.index, 0, -1)} == set(stored)
         assert int(tenant_node.get(keys.usage()[2])) == 12 * P

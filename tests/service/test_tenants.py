@@ -78,7 +78,7 @@ def test_float_quota_is_413_and_concurrent_writes_cannot_pass_a_quota(make_serve
         error = error_of(lambda: alice.write("tiny", [ONES]))
         assert (error.status, error.type) == (413, "quota_exceeded") and f"holds {3 * P} θ floats" in error.message
         redis = server.redis()
-        index, _, floats = TenantKeys("alice").usage()
+        index, _, floats, _ = TenantKeys("alice").usage()
         assert (redis.zcard(index), int(redis.get(floats))) == (3, 3 * P)
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from service.api.deps import MemoriesDep, TenantDep
 from service.requests import ORJSONRoute
 from service.responses import ORJSONResponse
-from service.schemas import ErrorBody, MemoryCreate, MemoryPublic, RetrieveRequest, RetrieveResult
+from service.schemas import ErrorBody, MemoryCreate, MemoryList, MemoryPublic, RetrieveRequest, RetrieveResult
 
 router = APIRouter(prefix="/memories", tags=["memories"], route_class=ORJSONRoute)
 
@@ -62,6 +62,32 @@ async def create_memory(
 ) -> ORJSONResponse:
     memory = await memories.create(tenant, body, idempotency_key)
     return ORJSONResponse(memory, status_code=201, headers={"Location": f"{router.prefix}/{memory['id']}"})
+
+
+@router.get(
+    "",
+    operation_id="memories-list",
+    response_model=MemoryList,
+    responses={code: ERRORS[code] for code in (401, 404, 422, 429, 503)},
+    summary="The caller's memories, newest first (metadata, no θ)",
+)
+async def list_memories(
+    memories: MemoriesDep,
+    tenant: TenantDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Memories per page.")] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page; omit for the newest.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Only this model's memories (a page may then hold fewer than `limit`; follow next_cursor).",
+        ),
+    ] = None,
+) -> ORJSONResponse:
+    return ORJSONResponse(await memories.list(tenant, limit, cursor, model))
 
 
 @router.post(
