@@ -19,6 +19,8 @@ from model.tasks import TABLE1_COUNTS
 app = typer.Typer(help="Energy-Based Memory Model service and tools.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: each prints a table and writes JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+models_app = typer.Typer(help="Served models and their checkpoint versions.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console()
 
 DEFAULT_CHECKPOINT = Path("checkpoints/binary128")
@@ -321,6 +323,28 @@ def serve(
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+@models_app.command("retire")
+def models_retire(
+    model: Annotated[str, typer.Argument(help="The model's name.")],
+    version: Annotated[str, typer.Argument(help="The version's label (its directory name).")],
+    force: Annotated[bool, typer.Option(help="Delete the memories still using it, then retire it.")] = False,
+) -> None:
+    """Take an old checkpoint version out of service (EBMM_* settings name the checkpoints and Redis). Refuses the
+    newest version, and a version memories still use unless --force (which deletes them, saying how many)."""
+    import asyncio
+
+    from service.settings import Settings
+    from service.versions import RetireRefused, retire
+
+    try:
+        done = asyncio.run(retire(Settings(), model, version, force))
+    except RetireRefused as exc:
+        console.print(f"[red]refused[/red]: {exc}")
+        raise typer.Exit(1) from exc
+    deleted = f", {done.deleted} memories deleted" if done.deleted else ""
+    console.print(f"retired {done.model} version {done.version} ({done.checkpoint_hash}){deleted}: {done.moved_to}")
 
 
 @app.command()

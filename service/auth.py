@@ -41,6 +41,10 @@ class ApiKeys:
 
     entries: tuple[tuple[bytes, str], ...]
 
+    @property
+    def tenants(self) -> set[str]:
+        return {tenant for _, tenant in self.entries}
+
     @classmethod
     def parse(cls, text: str, source: str) -> ApiKeys:
         """`sha256hex:tenant` entries separated by commas or newlines; blank entries and `#` comments skipped."""

@@ -228,6 +228,11 @@ class Batcher:
         self.queues.append(queue)
         return queue
 
+    async def remove(self, *queues: BatchQueue) -> None:
+        """Drain the given queues (their waiting items are served) and stop serving them."""
+        await asyncio.gather(*(queue.drain() for queue in queues))
+        self.queues = [queue for queue in self.queues if queue not in queues]
+
     async def drain(self) -> None:
         await asyncio.gather(*(queue.drain() for queue in self.queues))
         self.executor.shutdown(wait=True)

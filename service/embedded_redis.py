@@ -77,6 +77,10 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
+    def running(self) -> bool:
+        """Whether a live redis-server (of another process, e.g. `ebmm serve`) serves this data dir on `socket`."""
+        return _running_redis(self.data_dir / PID_FILE) is not None and self.socket.exists()
+
     @property
     def healthy(self) -> bool:
         """False once the server has been down, and not restarted, for RESTART_GRACE_S."""

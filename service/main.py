@@ -19,8 +19,7 @@ import torch
 from fastapi import FastAPI
 
 from service.api.routes import health, memories, models
-from service.auth import ApiKeys
-from service.batch_ops import ModelQueues
+from service.auth import DEV_TENANT, ApiKeys
 from service.batcher import Batcher
 from service.body_parser import BodyParser
 from service.embedded_redis import EmbeddedRedis
@@ -34,6 +33,7 @@ from service.responses import ORJSONResponse
 from service.settings import Settings
 from service.store import MemoryStore, Quota
 from service.tracing import instrument
+from service.versions import start_counting
 
 
 @asynccontextmanager
@@ -44,7 +44,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     registry = await asyncio.to_thread(
-        ModelRegistry.load, settings.checkpoint_dir, settings.device, settings.engine_mode
+        ModelRegistry.load, settings.checkpoint_dir, settings.device, settings.engine_mode, settings.max_old_versions
     )
     embedded, url = None, settings.redis_url
     if url is None:
@@ -73,14 +73,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.deadline_s,
         tracer,
     )
-    queues = {name: ModelQueues.add(batcher, name, engine) for name, engine in registry.engines.items()}
+    registry.start(batcher)
     metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
+    metrics.init_tenants({DEV_TENANT} if app.state.api_keys is None else app.state.api_keys.tenants)
     app.state.registry, app.state.store, app.state.redis_url, app.state.embedded = registry, store, url, embedded
-    app.state.memories = MemoryService(settings, registry, store, queues, metrics)
+    app.state.memories = MemoryService(settings, registry, store, metrics)
     app.state.body_parser = BodyParser(settings.parse_offload_bytes)
+    counting = await start_counting(registry, store, metrics)
     try:
         yield
     finally:
+        counting.cancel()
         await asyncio.to_thread(app.state.body_parser.close)
         await batcher.drain()
         await store.close()

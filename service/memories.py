@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from model.domains import Domain
+from model.engine import Engine
 from service.arrays import check_patterns, check_queries, known_entries, to_b64, to_matrix
 from service.batch_ops import ModelQueues, ReadJob, WriteJob
 from service.errors import ApiError, invalid, not_found, too_large
@@ -44,6 +45,17 @@ def json_depth(value: Any, limit: int) -> int:
 def new_memory_id() -> str:
     """A random, unguessable id (128 bits)."""
     return secrets.token_urlsafe(16)
+
+
+def renderable(memory: StoredMemory) -> dict[str, Any] | None:
+    """The memory's MemoryPublic body, or None when it cannot be rendered as JSON (metadata planted in Redis
+    past the JSON nesting limit): a listing leaves such a memory out, a GET of its id reports it."""
+    body = memory.public()
+    try:
+        orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return None
+    return body
 
 
 def encode_cursor(cursor: ListCursor | None) -> str | None:
@@ -87,14 +99,15 @@ class MemoryService:
         settings: Settings,
         registry: ModelRegistry,
         store: MemoryStore,
-        queues: dict[str, ModelQueues],
         metrics: Metrics,
     ) -> None:
         self.settings, self.registry, self.store = settings, registry, store
-        self.queues, self.metrics = queues, metrics
+        self.metrics = metrics
 
     async def create(self, tenant: str, body: MemoryCreate, idempotency_key: str | None) -> dict[str, Any]:
-        engine = self.registry.get(body.model)
+        version = self.registry.newest(body.model)
+        engine, queues = version.engine, version.queues
+        assert engine is not None and queues is not None  # the newest version is always loaded
         info = engine.info
         note(model=info.name)
         patterns = to_matrix(body.patterns, body.patterns_b64, body.shape, "patterns", info.input_dim)
@@ -134,7 +147,7 @@ class MemoryService:
             done_ttl_s = self.settings.idempotency_ttl_s if ttl is None else min(ttl, self.settings.idempotency_ttl_s)
             claim = (idempotency_key, claim_value, done_ttl_s * 1000)
         try:
-            outcome = await self.queues[info.name].write.submit(WriteJob(patterns), tenant)
+            outcome = await queues.write.submit(WriteJob(patterns), tenant)
             now = time.time()
             memory = StoredMemory(
                 id=memory_id,
@@ -217,16 +230,16 @@ class MemoryService:
 
     async def retrieve(self, tenant: str, memory_id: str, body: RetrieveRequest) -> dict[str, Any]:
         memory = await self.get(tenant, memory_id)
-        engine = self.registry.get(memory.model, field=None)
+        note(model=memory.model)
+        async with self.registry.reading(memory.model, memory.checkpoint_hash, memory_id) as version:
+            assert version.engine is not None and version.queues is not None
+            return await self._read(tenant, memory, body, version.engine, version.queues)
+
+    async def _read(
+        self, tenant: str, memory: StoredMemory, body: RetrieveRequest, engine: Engine, queues: ModelQueues
+    ) -> dict[str, Any]:
+        """Retrieve with the engine of the version that wrote the memory."""
         info = engine.info
-        note(model=info.name)
-        if memory.checkpoint_hash != info.checkpoint_hash:
-            raise ApiError(
-                409,
-                "checkpoint_mismatch",
-                f"memory {memory_id} was written by checkpoint {memory.checkpoint_hash} of {info.name}; "
-                f"the served one is {info.checkpoint_hash}: write it again",
-            )
         theta = memory.theta_array(info.writable_floats)
         queries = to_matrix(body.queries, body.queries_b64, body.shape, "queries", info.input_dim)
         if len(queries) > self.settings.max_queries:
@@ -237,7 +250,7 @@ class MemoryService:
             mask = to_matrix(body.known_mask, body.known_mask_b64, body.shape, "known_mask", info.input_dim)
         mask_field = "known_mask" if body.known_mask is not None else "known_mask_b64"
         known = known_entries(queries, mask, engine.domain, mask_field, body.noisy)
-        outcome = await self.queues[info.name].read.submit(ReadJob(theta, queries, known), tenant)
+        outcome = await queues.read.submit(ReadJob(theta, queries, known), tenant)
         for energy in outcome.energies.tolist():
             self.metrics.retrieve_energy.labels(info.name).observe(energy)
         for fraction in outcome.changed.tolist():
@@ -252,8 +265,7 @@ class MemoryService:
         if model is not None:
             self.registry.get(model)  # an unknown model is a 404, not an empty list
         page = await self.store.list(tenant, limit, None if cursor is None else decode_cursor(cursor), model)
-        memories = [memory.public() for memory in page.memories]
-        return {"memories": memories, "next_cursor": encode_cursor(page.next)}
+        return {"memories": [m for m in map(renderable, page.memories) if m], "next_cursor": encode_cursor(page.next)}
 
     async def delete(self, tenant: str, memory_id: str) -> None:
         model = await self.store.delete(tenant, memory_id)

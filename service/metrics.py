@@ -19,7 +19,7 @@ ERROR_TYPES = (
     "unauthorized",
     "validation",
     "not_found",
-    "checkpoint_mismatch",
+    "checkpoint_retired",
     "corrupt_theta",
     "too_large",
     "quota_exceeded",
@@ -32,6 +32,8 @@ ERROR_TYPES = (
     "redis",
     "internal",
 )
+
+TENANT_REFUSALS = ("tenant_busy", "quota_exceeded")
 
 # HTTP and engine latencies: this model is fast (a batched read is ~1 ms on a CPU), so the edges start at
 # 0.5 ms and double-ish up to the 10 s request deadline.
@@ -112,12 +114,27 @@ class Metrics:
         self.redis_errors = Counter("ebmm_redis_errors_total", "Failed Redis calls.", ("op",), registry=r)
         self.errors = Counter("ebmm_errors_total", "Error responses by type.", ("type",), registry=r)
         self.models_loaded = Gauge("ebmm_models_loaded", "Models being served.", registry=r)
+        self.version_memories = Gauge(
+            "ebmm_model_version_memories",
+            "Unexpired memories each checkpoint version of a model wrote (all tenants; refreshed every 30 s).",
+            ("model", "version"),
+            registry=r,
+        )
+        self.version_loaded = Gauge(
+            "ebmm_model_version_loaded", "1 while a checkpoint version is loaded.", ("model", "version"), registry=r
+        )
         ProcessCollector(registry=r)  # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds
         for op in REDIS_OPS:
             self.redis_seconds.labels(op)
             self.redis_errors.labels(op)
         for kind in ERROR_TYPES:
             self.errors.labels(kind)
+
+    def init_tenants(self, tenants: Iterable[str]) -> None:
+        """Create each configured tenant's refusal series at 0 (tenants are the API keys' bounded set)."""
+        for tenant in tenants:
+            for reason in TENANT_REFUSALS:
+                self.tenant_refusals.labels(tenant, reason)
 
     def init_models(self, models: Mapping[str, Iterable[str]]) -> None:
         """Create every (model, op) series at 0, so dashboards and alerts see them before the first request.

@@ -1,46 +1,215 @@
-"""The served models: every checkpoint directory under EBMM_CHECKPOINT_DIR, named by its config's `name`."""
+"""The served models and their checkpoint versions.
+
+Layout under EBMM_CHECKPOINT_DIR:
+
+    <dir>/config.json, model.safetensors               a model with one version, labelled "1"
+    <dir>/<version>/config.json, model.safetensors     a model with several versions (e.g. 1, 2, … or dates)
+    <dir>/retired/<version>/                           versions `ebmm models retire` took out of service
+
+A model's name is its configs' `name` (every version's must agree). Versions sort by label in natural order
+(2 < 10); the last is the newest: it is loaded at start-up and takes every write. Each memory records the
+checkpoint hash that wrote it and is read by that version, so serving a new checkpoint never orphans a memory.
+Older versions load on the first read of one of their memories and at most `max_old_loaded` of them stay
+loaded: loading one more unloads the least recently read one that no request is using. A memory whose version
+is no longer served gets 409 `checkpoint_retired`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import asdict
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.checkpoint import CONFIG_FILE
+import orjson
+
+from model.checkpoint import CONFIG_FILE, checkpoint_hash
 from model.engine import Engine
+from service.batch_ops import ModelQueues
+from service.batcher import Batcher
 from service.errors import ApiError
 
 log = logging.getLogger(__name__)
 
+FLAT_VERSION = "1"  # the label of a checkpoint stored directly in its model's directory
+RETIRED_DIR = "retired"
+
+
+def natural_key(label: str) -> list[tuple[int, int | str]]:
+    """Sort key putting "2" before "10" (digit runs compare as numbers)."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", label) if part]
+
+
+@dataclass
+class ModelVersion:
+    """One checkpoint of a model; `engine` and `queues` are set while it is loaded."""
+
+    model: str
+    label: str
+    directory: Path
+    checkpoint_hash: str
+    engine: Engine | None = None
+    queues: ModelQueues | None = None
+    readers: int = 0  # requests using it now: it is not unloaded under them
+    last_read: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+
+def config_name(directory: Path) -> str:
+    """The model name a checkpoint's config.json gives."""
+    return str(orjson.loads((directory / CONFIG_FILE).read_bytes())["name"])
+
+
+def scan_versions(checkpoint_dir: Path) -> dict[str, list[ModelVersion]]:
+    """Model name -> its versions, oldest first (see the module docstring); nothing is loaded. A missing
+    directory serves nothing (`/readyz` then says so)."""
+    models: dict[str, list[ModelVersion]] = {}
+    root = Path(checkpoint_dir)
+    model_dirs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for model_dir in model_dirs:
+        if (model_dir / CONFIG_FILE).exists():
+            found = [(FLAT_VERSION, model_dir)]
+        else:
+            found = [(d.name, d) for d in model_dir.iterdir() if d.is_dir() and (d / CONFIG_FILE).exists()]
+        if not found:
+            continue
+        versions = [
+            ModelVersion(config_name(d), label, d, checkpoint_hash(d))
+            for label, d in sorted(found, key=lambda item: natural_key(item[0]))
+        ]
+        names = {v.model for v in versions}
+        if len(names) > 1:
+            raise ValueError(f"the versions under {model_dir} name different models: {sorted(names)}")
+        (name,) = names
+        if name in models:
+            raise ValueError(f"two checkpoint directories under {checkpoint_dir} are named {name!r}")
+        models[name] = versions
+    return models
+
 
 class ModelRegistry:
-    """name -> Engine, loaded once at start-up (`Engine.from_checkpoint`) on one device."""
+    """Model name -> its versions; the newest loaded at start-up, older ones loaded on demand (module docstring)."""
 
-    def __init__(self, engines: dict[str, Engine]) -> None:
-        self.engines = engines
+    def __init__(self, models: dict[str, list[ModelVersion]], device: str, mode: str, max_old_loaded: int) -> None:
+        self.models, self.device, self.mode, self.max_old_loaded = models, device, mode, max_old_loaded
+        self.batcher: Batcher | None = None
 
     @classmethod
-    def load(cls, checkpoint_dir: Path, device: str, mode: str = "auto") -> ModelRegistry:
-        """Load each `checkpoint_dir/*/config.json` directory; two checkpoints with one name is an error."""
-        engines: dict[str, Engine] = {}
-        for directory in sorted(p.parent for p in Path(checkpoint_dir).glob(f"*/{CONFIG_FILE}")):
-            engine = Engine.from_checkpoint(directory, device, mode)
-            name = engine.info.name
-            if name in engines:
-                raise ValueError(f"two checkpoints under {checkpoint_dir} are named {name!r}")
-            engines[name] = engine
-            log.info("loaded model %s from %s on %s (%s)", name, directory, engine.device, engine.mode)
-        return cls(engines)
+    def load(cls, checkpoint_dir: Path, device: str, mode: str = "auto", max_old_loaded: int = 2) -> ModelRegistry:
+        """Scan `checkpoint_dir` and load each model's newest version (blocking: call it off the event loop)."""
+        registry = cls(scan_versions(checkpoint_dir), device, mode, max_old_loaded)
+        for versions in registry.models.values():
+            registry._load_engine(versions[-1])
+        return registry
+
+    def _load_engine(self, version: ModelVersion) -> None:
+        version.engine = Engine.from_checkpoint(version.directory, self.device, self.mode)
+        info = version.engine.info
+        log.info(
+            "loaded model %s version %s from %s on %s (%s)",
+            info.name,
+            version.label,
+            version.directory,
+            version.engine.device,
+            version.engine.mode,
+        )
+
+    def start(self, batcher: Batcher) -> None:
+        """Give every loaded version its batch queues (in the event loop, once the batcher exists)."""
+        self.batcher = batcher
+        for version in self.loaded():
+            version.queues = ModelQueues.add(batcher, version.model, version.engine)
+
+    def loaded(self) -> list[ModelVersion]:
+        return [v for versions in self.models.values() for v in versions if v.engine is not None]
+
+    @property
+    def engines(self) -> dict[str, Engine]:
+        """Model name -> its newest version's engine (the one that writes)."""
+        return {name: versions[-1].engine for name, versions in self.models.items() if versions[-1].engine}
+
+    def newest(self, name: str, field: str | None = "model") -> ModelVersion:
+        """The version of model `name` that takes writes, or a 404 naming the served models."""
+        versions = self.models.get(name)
+        if versions is None:
+            served = ", ".join(sorted(self.models)) or "none"
+            raise ApiError(404, "not_found", f"unknown model {name!r} (served: {served})", field)
+        return versions[-1]
 
     def get(self, name: str, field: str | None = "model") -> Engine:
-        """The engine of model `name`, or a 404 naming the served ones."""
-        engine = self.engines.get(name)
-        if engine is None:
-            served = ", ".join(sorted(self.engines)) or "none"
-            raise ApiError(404, "not_found", f"unknown model {name!r} (served: {served})", field)
+        """The engine of model `name`'s newest version, or a 404."""
+        engine = self.newest(name, field).engine
+        assert engine is not None  # the newest is loaded at start-up
         return engine
 
-    def describe(self) -> list[dict[str, Any]]:
-        """The ModelPublic bodies."""
-        return [asdict(engine.info) for engine in self.engines.values()]
+    @asynccontextmanager
+    async def reading(self, name: str, written_by: str, memory_id: str) -> AsyncIterator[ModelVersion]:
+        """The loaded version of model `name` with checkpoint hash `written_by`, kept loaded while in use."""
+        versions = self.models.get(name, [])
+        version = next((v for v in versions if v.checkpoint_hash == written_by), None)
+        if version is None:
+            served = ", ".join(f"{v.label} ({v.checkpoint_hash})" for v in versions) or "none"
+            raise ApiError(
+                409,
+                "checkpoint_retired",
+                f"memory {memory_id} was written by checkpoint {written_by} of {name}, which is no longer served "
+                f"(served versions: {served})",
+            )
+        version.readers += 1
+        try:
+            if version.engine is None:
+                await self._load_on_demand(version)
+            version.last_read = time.monotonic()
+            yield version
+        finally:
+            version.readers -= 1
+
+    async def _load_on_demand(self, version: ModelVersion) -> None:
+        """Load an older version (once, off the event loop), then unload idle old versions over the bound."""
+        async with version.lock:
+            if version.engine is not None:
+                return
+            try:
+                await asyncio.to_thread(self._load_engine, version)
+            except (OSError, ValueError, KeyError) as exc:
+                log.error("cannot load %s version %s from %s: %s", version.model, version.label, version.directory, exc)
+                message = f"version {version.label} of {version.model} cannot be loaded; it may have been retired"
+                raise ApiError(503, "unavailable", message) from exc
+            assert self.batcher is not None and version.engine is not None
+            version.queues = ModelQueues.add(self.batcher, version.model, version.engine)
+        await self._unload_idle_old_versions()
+
+    async def _unload_idle_old_versions(self) -> None:
+        old = [v for versions in self.models.values() for v in versions[:-1] if v.engine is not None]
+        idle = sorted((v for v in old if v.readers == 0), key=lambda v: v.last_read)
+        for version in idle[: max(0, len(old) - self.max_old_loaded)]:
+            queues, version.engine, version.queues = version.queues, None, None
+            assert self.batcher is not None and queues is not None
+            await self.batcher.remove(queues.write, queues.read)
+            log.info("unloaded model %s version %s (least recently read)", version.model, version.label)
+
+    def describe(self, memory_counts: dict[str, int]) -> list[dict[str, Any]]:
+        """The ModelPublic bodies: the newest version's info, and every version with its memory count
+        (`memory_counts`: checkpoint hash -> memories)."""
+        bodies = []
+        for versions in self.models.values():
+            newest = versions[-1]
+            assert newest.engine is not None
+            body = asdict(newest.engine.info) | {"version": newest.label}
+            body["versions"] = [
+                {
+                    "version": v.label,
+                    "checkpoint_hash": v.checkpoint_hash,
+                    "newest": v is newest,
+                    "loaded": v.engine is not None,
+                    "memories": memory_counts.get(v.checkpoint_hash, 0),
+                }
+                for v in versions
+            ]
+            bodies.append(body)
+        return bodies

@@ -142,7 +142,19 @@ class DistortionPublic(BaseModel):
     description: str
 
 
+class VersionPublic(BaseModel):
+    """One checkpoint of a model: memories are read by the version that wrote them."""
+
+    version: str = Field(description="The checkpoint directory's label (versions sort naturally; the last is newest).")
+    checkpoint_hash: str
+    newest: bool = Field(description="true: this version takes every new write.")
+    loaded: bool = Field(description="Older versions load on the first read of one of their memories.")
+    memories: int = Field(description="Unexpired memories this version wrote, over all tenants.")
+
+
 class ModelPublic(BaseModel):
+    """A served model, described by its newest version, with every version it still serves."""
+
     name: str
     kind: str = Field(description="The energy network: 'fc' or 'conv'.")
     domain: str = Field(description="'binary' (±1 entries) or 'continuous' (values in value_range).")
@@ -157,7 +169,9 @@ class ModelPublic(BaseModel):
     distortions: list[DistortionPublic] = Field(
         description="The corruptions the model was trained to undo, at the strengths its self-check uses."
     )
-    checkpoint_hash: str
+    checkpoint_hash: str = Field(description="The newest version's: new memories are written by it.")
+    version: str = Field(description="The newest version's label.")
+    versions: list[VersionPublic]
 
 
 class ModelList(BaseModel):

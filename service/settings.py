@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     max_batch: int = Field(64, ge=1, description="Items per engine call; 1 turns batching off.")
     max_delay_ms: float = Field(2.0, ge=0, description="How long a batch waits for more items after its first.")
     max_queue: int = Field(1024, ge=1, description="Waiting items per (model, op) queue before 429.")
+    max_old_versions: int = Field(
+        2,
+        ge=0,
+        description="Older checkpoint versions kept loaded for reading their memories (least recently read "
+        "unloaded first).",
+    )
     log_format: LogFormat = Field(
         "text", description="Server log lines as 'text' or 'json' (one object per line, request id in each)."
     )

@@ -164,6 +164,19 @@ def panels() -> list[dict]:
             "reqps",
             "Requests refused before reaching the engine.",
         ),
+        timeseries(
+            "Refusals per tenant (tenant_busy, quota_exceeded)",
+            [
+                target(
+                    f"sum by (tenant, reason) (rate(ebmm_tenant_refusals_total[{RATE}]))",
+                    "{{tenant}} {{reason}}",
+                    "A",
+                )
+            ],
+            "reqps",
+            "Requests refused because of their tenant: over its share of a queue (EBMM_TENANT_MAX_QUEUED) or "
+            "over its quota. Only the noisy tenant should appear here.",
+        ),
         row("Batching"),
         heatmap(
             "Batch size distribution",
@@ -241,6 +254,31 @@ def panels() -> list[dict]:
             ],
             "ops",
             "Memories written and deleted per second.",
+        ),
+        timeseries(
+            "Memories per checkpoint version",
+            [
+                target(
+                    f"max by (model, version) (ebmm_model_version_memories{{{MODEL}}})",
+                    "{{model}} v{{version}}",
+                    "A",
+                )
+            ],
+            "short",
+            "Unexpired memories each checkpoint version wrote (all tenants). An old version at 0 can be retired "
+            "(`ebmm models retire`).",
+        ),
+        timeseries(
+            "Versions loaded",
+            [
+                target(
+                    f"max by (model, version) (ebmm_model_version_loaded{{{MODEL}}})",
+                    "{{model}} v{{version}}",
+                    "A",
+                )
+            ],
+            "short",
+            "1 while a checkpoint version is loaded on some replica (older versions load on demand).",
         ),
         row("Redis"),
         timeseries(

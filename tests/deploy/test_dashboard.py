@@ -43,6 +43,9 @@ CONTRACT = {
     "ebmm_redis_errors_total": ("counter", {"op"}),
     "ebmm_errors_total": ("counter", {"type"}),
     "ebmm_models_loaded": ("gauge", set()),
+    "ebmm_tenant_refusals_total": ("counter", {"tenant", "reason"}),
+    "ebmm_model_version_memories": ("gauge", {"model", "version"}),
+    "ebmm_model_version_loaded": ("gauge", {"model", "version"}),
 }
 PROMETHEUS_METRICS = {"up": {"job", "instance"}}  # made by Prometheus itself for every target
 

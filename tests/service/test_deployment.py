@@ -96,6 +96,10 @@ CONTRACT = {
     "ebmm_redis_errors": "counter",
     "ebmm_errors": "counter",
     "ebmm_models_loaded": "gauge",
+    "ebmm_tenant_refusals": "counter",
+    "ebmm_model_version_memories": "gauge",
+    "ebmm_model_version_loaded": "gauge",
+    "process_open_fds": "gauge",
 }
 
 
@@ -112,6 +116,10 @@ def test_metrics_contract_and_preinitialised_series(make_server) -> None:
                 assert samples[("ebmm_rejected_total", (("model", model), ("op", op), ("reason", reason)))] == 0
         assert samples[("ebmm_memories_written_total", (("model", model),))] == 0
     assert samples[("ebmm_models_loaded", ())] == 2
+    for tenant in ("alice", "bob"):
+        for reason in ("tenant_busy", "quota_exceeded"):
+            assert samples[("ebmm_tenant_refusals_total", (("reason", reason), ("tenant", tenant)))] == 0
+    assert samples[("ebmm_model_version_loaded", (("model", "tiny"), ("version", "1")))] == 1
     health = (("method", "GET"), ("route", "/healthz"), ("status", "200"))
     assert samples[("ebmm_http_requests_total", health)] == 1
 
@@ -136,6 +144,7 @@ def test_operation_ids_are_stable() -> None:
     assert ids == sorted(
         [
             "memories-create",
+            "memories-list",
             "memories-retrieve",
             "memories-get",
             "memories-delete",

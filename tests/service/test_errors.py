@@ -131,10 +131,12 @@ def test_unknown_memory_and_route(http: httpx.Client) -> None:
     assert http.get("/nowhere").status_code == 404
 
 
-def test_memory_written_by_another_checkpoint_is_a_conflict(server, http: httpx.Client, memory_id: str) -> None:
+def test_memory_written_by_a_checkpoint_no_longer_served_is_a_conflict(
+    server, http: httpx.Client, memory_id: str
+) -> None:
     server.redis().hset(memory_key(memory_id), "checkpoint_hash", "0123456789abcdef")
     response = http.post(f"/memories/{memory_id}/retrieve", json={"queries": [ONES]})
-    assert_error(response, 409, "checkpoint_mismatch", None, "0123456789abcdef")
+    assert_error(response, 409, "checkpoint_retired", None, "0123456789abcdef")
     assert http.get(f"/memories/{memory_id}").status_code == 200  # metadata is still readable
 
 

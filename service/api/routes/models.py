@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from service.api.deps import RegistryDep, caller_tenant
+from service.api.deps import MetricsDep, RegistryDep, StoreDep, caller_tenant
 from service.responses import ORJSONResponse
 from service.schemas import ErrorBody, ModelList
+from service.versions import count_memories
 
 router = APIRouter(
     prefix="/models",
@@ -17,5 +18,5 @@ router = APIRouter(
 
 
 @router.get("", operation_id="models-list", response_model=ModelList, summary="Served models")
-async def list_models(registry: RegistryDep) -> ORJSONResponse:
-    return ORJSONResponse({"models": registry.describe()})
+async def list_models(registry: RegistryDep, store: StoreDep, metrics: MetricsDep) -> ORJSONResponse:
+    return ORJSONResponse({"models": registry.describe(await count_memories(registry, store, metrics))})

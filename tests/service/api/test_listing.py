@@ -3,6 +3,7 @@ tenant's, never a deleted or expired one. A server of its own, so the tenant's m
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -81,3 +82,25 @@ def test_listing_parameters_are_checked(listing_server: ServerThread) -> None:
         unknown = alice.get("/memories", params={"model": "nope"})
         assert unknown.status_code == 404 and unknown.json()["error"]["field"] == "model"
     assert httpx.get(f"{listing_server.url}/memories").status_code == 401
+
+
+def test_unreadable_memories_are_left_out_not_fatal(listing_server: ServerThread, bits: Bits) -> None:
+    """One memory missing a field and one whose metadata was planted past the JSON nesting limit: the listing
+    leaves both out (a GET of either id reports it) and lists the rest."""
+    from ..conftest import memory_key
+
+    deep: dict = {}
+    for _ in range(300):
+        deep = {"a": deep}
+    with http_for(listing_server, "bob") as bob:
+        ids = [
+            bob.post("/memories", json={"model": "tiny", "patterns": bits.patterns(1).tolist()}).json()["id"]
+            for _ in range(4)
+        ]
+        redis = listing_server.redis()
+        redis.hdel(memory_key(ids[1], "bob"), "model")
+        redis.hset(memory_key(ids[2], "bob"), "metadata", json.dumps(deep))
+        listed, _ = all_pages(bob)
+        assert ids[0] in {m["id"] for m in listed} and ids[3] in {m["id"] for m in listed}
+        assert not {ids[1], ids[2]} & {m["id"] for m in listed}
+        assert bob.get(f"/memories/{ids[1]}").json()["error"]["type"] == "corrupt_theta"
