@@ -281,6 +281,13 @@ def test_the_dashboard_config_map_is_the_dashboard() -> None:
         assert uids <= {d["uid"] for d in provided}
 
 
+def test_every_object_fits_client_side_apply() -> None:
+    """`kubectl apply` keeps each object in an annotation, and annotations may hold 256 KiB in all."""
+    for overlay in OVERLAYS:
+        for doc in render(overlay):
+            assert len(json.dumps(doc)) < 256 * 1024 // 2, (overlay, doc["kind"], doc["metadata"]["name"])
+
+
 # --- helpers -------------------------------------------------------------------------------------------------
 
 
