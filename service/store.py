@@ -193,17 +193,9 @@ class TenantKeys:
     def index(self) -> str:
         return f"{self.prefix}index"
 
-    @property
-    def sizes(self) -> str:
-        return f"{self.prefix}sizes"
-
-    @property
-    def floats(self) -> str:
-        return f"{self.prefix}floats"
-
     def usage(self) -> list[str]:
         """index, sizes, floats: the KEYS of the reserve and uncount scripts (all on the tenant's slot)."""
-        return [self.index, self.sizes, self.floats]
+        return [self.index, f"{self.prefix}sizes", f"{self.prefix}floats"]
 
 
 @dataclass(frozen=True)

@@ -72,12 +72,12 @@ def test_one_tenants_memories_spread_over_the_shards(
             assert np.asarray(answer.patterns).tolist() == X.tolist()
         tenant_node = cluster.node(cluster.node_of(keys.index))
         assert {k.decode() for k in tenant_node.zrange(keys.index, 0, -1)} == set(stored)
-        assert int(tenant_node.get(keys.floats)) == 12 * P
+        assert int(tenant_node.get(keys.usage()[2])) == 12 * P
         deleted = next(iter(stored))
         client.delete(deleted)  # both the hash (on its shard) and the usage (on the tenant's) go
         assert not cluster.node(cluster.node_of(keys.memory(deleted))).exists(keys.memory(deleted))
-        assert tenant_node.zscore(keys.index, deleted) is None and not tenant_node.hexists(keys.sizes, deleted)
-        assert int(tenant_node.get(keys.floats)) == 11 * P
+        assert tenant_node.zscore(keys.index, deleted) is None and not tenant_node.hexists(keys.usage()[1], deleted)
+        assert int(tenant_node.get(keys.usage()[2])) == 11 * P
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ def test_quotas_stay_exact_under_concurrent_writes_across_shards(
         assert sorted(outcomes) == [201] * 3 + [refused] * 9
         tenant_node = cluster.node(cluster.node_of(keys.index))
         ids = [i.decode() for i in tenant_node.zrange(keys.index, 0, -1)]
-        assert len(ids) == 3 and int(tenant_node.get(keys.floats)) == 3 * P
+        assert len(ids) == 3 and int(tenant_node.get(keys.usage()[2])) == 3 * P
         assert all(cluster.node(cluster.node_of(keys.memory(i))).exists(keys.memory(i)) for i in ids)
         assert len(cluster_memory_keys(cluster)) == 3  # refused writes left nothing behind
 

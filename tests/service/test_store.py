@@ -99,6 +99,6 @@ async def test_a_writer_killed_after_its_reservation_holds_quota_until_the_provi
         await store.put(TENANT, written, FLOATS)  # ... only until the provisional expiry
         assert (await store.get(TENANT, written.id)) is not None
         assert [i.decode() for i in tenant.zrange(keys.index, 0, -1)] == [written.id]
-        assert int(tenant.get(keys.floats)) == FLOATS
+        assert int(tenant.get(keys.usage()[2])) == FLOATS
     finally:
         await store.close()

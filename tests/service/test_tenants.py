@@ -78,8 +78,8 @@ def test_float_quota_is_413_and_concurrent_writes_cannot_pass_a_quota(make_serve
         error = error_of(lambda: alice.write("tiny", [ONES]))
         assert (error.status, error.type) == (413, "quota_exceeded") and f"holds {3 * P} θ floats" in error.message
         redis = server.redis()
-        keys = TenantKeys("alice")
-        assert (redis.zcard(keys.index), int(redis.get(keys.floats))) == (3, 3 * P)
+        index, _, floats = TenantKeys("alice").usage()
+        assert (redis.zcard(index), int(redis.get(floats))) == (3, 3 * P)
 
 
 def _write_status(client: EBMMClient) -> int:
