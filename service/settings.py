@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         """The longest one Redis operation may take, retries included, before it is a 503."""
         return 3 * self.redis_timeout_s
 
+    def drain_bound_s(self) -> float:
+        """The longest a graceful shutdown may wait for a request in flight: the engine deadline plus the five
+        bounded Redis calls of a keyed write (claim, reserve, store, confirm, extend). Kubernetes'
+        terminationGracePeriodSeconds covers it (deploy/k8s/base/deployment.yaml)."""
+        return self.deadline_s + 5 * self.redis_operation_bound_s()
+
     def write_reservation_s(self) -> float:
         """How long a write's quota reservation holds before it must be confirmed: the write's three Redis calls
         after it, each waiting for a pooled connection (up to deadline_s) and bounded, plus a second."""

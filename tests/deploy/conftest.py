@@ -47,14 +47,18 @@ def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def load_build_dashboard() -> ModuleType:
-    """deploy/grafana/build_dashboard.py, imported from its path (deploy/ is not a package)."""
-    path = DEPLOY / "grafana" / "build_dashboard.py"
-    spec = importlib.util.spec_from_file_location("build_dashboard", path)
+def load_script(path: Path) -> ModuleType:
+    """A Python script under deploy/, imported from its path (deploy/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_build_dashboard() -> ModuleType:
+    """deploy/grafana/build_dashboard.py."""
+    return load_script(DEPLOY / "grafana" / "build_dashboard.py")
 
 
 def dashboard_panels() -> list[dict]:
