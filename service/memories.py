@@ -201,18 +201,28 @@ class MemoryService:
         queries = to_matrix(body.queries, body.queries_b64, body.shape, "queries", info.input_dim)
         if len(queries) > self.settings.max_queries:
             raise too_large(f"{len(queries)} queries; at most {self.settings.max_queries} per request", "queries")
+        if body.trace and len(queries) > self.settings.max_traced_queries:
+            message = f"trace: true reads at most {self.settings.max_traced_queries} queries; got {len(queries)}"
+            raise ApiError(422, "validation", message, "trace")
         check_queries(queries, engine.domain, "queries" if body.queries is not None else "queries_b64")
         mask = None
         if body.known_mask is not None or body.known_mask_b64 is not None:
             mask = to_matrix(body.known_mask, body.known_mask_b64, body.shape, "known_mask", info.input_dim)
         mask_field = "known_mask" if body.known_mask is not None else "known_mask_b64"
         known = known_entries(queries, mask, engine.domain, mask_field, body.noisy)
-        outcome = await self.queues[info.name].read.submit(ReadJob(theta, queries, known))
+        outcome = await self.queues[info.name].read.submit(ReadJob(theta, queries, known, body.trace))
         for energy in outcome.energies.tolist():
             self.metrics.retrieve_energy.labels(info.name).observe(energy)
         for fraction in outcome.changed.tolist():
             self.metrics.retrieve_changed.labels(info.name).observe(fraction)
-        return {"patterns": outcome.patterns, "energies": outcome.energies, "changed": outcome.changed}
+        result = {"patterns": outcome.patterns, "energies": outcome.energies, "changed": outcome.changed}
+        if outcome.trace is not None:
+            steps = outcome.trace
+            result["trace"] = [
+                {"states": states, "energies": energies, "rounds": steps.rounds}
+                for states, energies in zip(steps.patterns, steps.energies, strict=True)
+            ]
+        return result
 
     async def delete(self, tenant: str, memory_id: str) -> None:
         model = await self.store.delete(tenant, memory_id)

@@ -69,6 +69,12 @@ class RetrieveRequest(_Request):
         description="true: any entry of the queries may be wrong (flipped bits, noise), so nothing is kept fixed "
         "and every entry may change (binary: a 0 is still unknown). Not with known_mask.",
     )
+    trace: bool = Field(
+        False,
+        description="true: also return every state of each query's read and its energy (`trace`), for at most "
+        "EBMM_MAX_TRACED_QUERIES queries (default 4; more: 422). Off by default: a trace costs one energy "
+        "evaluation per step and K + 1 patterns per query.",
+    )
 
     @model_validator(mode="after")
     def _forms(self) -> Self:
@@ -112,12 +118,25 @@ class MemoryPublic(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
+class QueryTrace(BaseModel):
+    """Every state one query's read passed through, decoded as answers are (binary: ±1; images: in the value
+    range), with its energy. A read is K steps of descent from the query, so K + 1 states; a noisy query of a
+    model that reads it as rounds of erasures has `rounds` such descents, one after another. The last state is
+    the answer."""
+
+    states: Matrix = Field(description="[rounds · (K + 1)][D]: the query (as the read starts it), then each step.")
+    energies: list[float] = Field(description="E(state) of each state.")
+    rounds: int = Field(description="Descents in the read: 1, or the model's erasure rounds for a noisy query.")
+
+
 class RetrieveResult(BaseModel):
-    """One answer per query: decoded patterns (binary: ±1), energies E(x̂) and the fraction of entries changed."""
+    """One answer per query: decoded patterns (binary: ±1), energies E(x̂) and the fraction of entries changed;
+    with `trace: true` also every state of each read."""
 
     patterns: Matrix
     energies: list[float]
     changed: list[float]
+    trace: list[QueryTrace] | None = Field(None, description="Only with trace: true: one per query.")
 
 
 class DistortionPublic(BaseModel):
