@@ -580,7 +580,7 @@ function renderResult() {
   paint($("result-query"), query.values, model, query.unknown, "Query");
   paint($("answer"), answer, model, null, "Answer");
   paint($("original"), original, model, null, "Original");
-  $("answer").dataset.values = JSON.stringify(answer);
+  $("query-values").textContent = JSON.stringify(query.values);
   $("answer-values").textContent = JSON.stringify(answer);
   $("verdict").textContent =
     `The answer is ${distance(answer, original, model)} from the original (the query was ` +
@@ -609,7 +609,6 @@ function showStep(step) {
   const roundText = trace.rounds > 1 ? `, round ${round} of ${trace.rounds}` : "";
   const text = `Step ${step} of ${last}${roundText}: energy ${format(trace.energies[step])}`;
   paint($("step"), trace.states[step], model, null, text);
-  $("step").dataset.step = String(step);
   $("step-caption").textContent = text;
   $("step-slider").value = String(step);
   $("step-slider").setAttribute("aria-valuetext", text);
