@@ -215,14 +215,14 @@ class MemoryService:
             self.metrics.retrieve_energy.labels(info.name).observe(energy)
         for fraction in outcome.changed.tolist():
             self.metrics.retrieve_changed.labels(info.name).observe(fraction)
-        result = {"patterns": outcome.patterns, "energies": outcome.energies, "changed": outcome.changed}
+        trace = None
         if outcome.trace is not None:
             steps = outcome.trace
-            result["trace"] = [
+            trace = [
                 {"states": states, "energies": energies, "rounds": steps.rounds}
                 for states, energies in zip(steps.patterns, steps.energies, strict=True)
             ]
-        return result
+        return {"patterns": outcome.patterns, "energies": outcome.energies, "changed": outcome.changed, "trace": trace}
 
     async def delete(self, tenant: str, memory_id: str) -> None:
         model = await self.store.delete(tenant, memory_id)

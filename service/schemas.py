@@ -136,7 +136,7 @@ class RetrieveResult(BaseModel):
     patterns: Matrix
     energies: list[float]
     changed: list[float]
-    trace: list[QueryTrace] | None = Field(None, description="Only with trace: true: one per query.")
+    trace: list[QueryTrace] | None = Field(None, description="With trace: true, one per query; else null.")
 
 
 class DistortionPublic(BaseModel):

@@ -108,7 +108,7 @@ def test_a_traced_retrieve_ends_at_the_untraced_answer(server, client: EBMMClien
         assert set(np.unique(states)) <= {-1.0, 1.0}
     assert np.array_equal(np.asarray(traced.patterns), local.patterns[0].numpy())
     raw = client.http.post(f"/memories/{memory.id}/retrieve", json={"queries": Q.tolist()}).json()
-    assert "trace" not in raw  # off by default: untraced bodies are unchanged
+    assert raw["trace"] is None  # off by default
 
 
 def test_a_traced_image_retrieve_stays_in_the_value_range(client: EBMMClient) -> None:
