@@ -395,9 +395,8 @@ async function storeSet() {
     `Stored memory ${memory.id}: ${memory.num_patterns} patterns. Recall error ${format(error.mean)} ` +
     `${error.metric} (${error.distortion})${others ? `; ${others}` : ""}. ` +
     `Write ${memory.write_ms.toFixed(1)} ms in the engine, ${roundTrip.toFixed(0)} ms round trip.`;
-  $("memory").value = memory.id;
   state.item = 0;
-  renderMemories();
+  renderMemories(memory.id);
 }
 
 const format = (x) => (Math.abs(x) >= 0.01 || x === 0 ? x.toFixed(2) : x.toExponential(2));
@@ -420,7 +419,9 @@ function currentMemory() {
   return state.memories.find((m) => m.id === $("memory").value) || null;
 }
 
-function renderMemories() {
+// Lists the session's memories and offers those of the selected model to corrupt (`selected` first, else the
+// one already chosen).
+function renderMemories(selected = $("memory").value) {
   const model = state.model;
   const list = state.memories.map((memory) => {
     const item = document.createElement("li");
@@ -439,7 +440,6 @@ function renderMemories() {
   });
   $("memories").replaceChildren(...list);
   $("no-memories").hidden = list.length > 0;
-  const selected = $("memory").value;
   const mine = state.memories.filter((m) => model && m.model === model.name);
   $("memory").replaceChildren(
     ...mine.map((m) => new Option(`${m.id} (${m.num_patterns} patterns)`, m.id)),

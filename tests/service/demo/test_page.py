@@ -21,6 +21,9 @@ from service.client import EBMMError
 
 from ..conftest import BINARY, CONV, KEYS, TENANT, memory_key
 
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI, in the test extras) is missing")
+expect = sync_api.expect
+
 CHROMIUM = Path("/usr/bin/chromium")
 # Records every caption the read's step picture gets, to check the animation showed each step in order.
 RECORD_CAPTIONS = """() => {
@@ -34,7 +37,6 @@ RECORD_CAPTIONS = """() => {
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (/usr/bin/chromium): make test installs it when root")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (PyPI, in the test extras) is missing")
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         yield launched
@@ -51,12 +53,6 @@ def page(browser) -> Iterator[object]:
     yield tab
     context.close()
     assert not errors, errors
-
-
-def expect(locator):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 def stored_theta(server, memory_id: str) -> torch.Tensor:
