@@ -21,6 +21,7 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-prometheus.sh
 	bash scripts/ensure-kubectl.sh
+	bash scripts/ensure-browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

@@ -3,6 +3,7 @@
     engine = Engine.from_checkpoint("checkpoints/binary128", device="auto")
     theta = engine.write(X, pattern_mask)          # X: [B, N, *S] -> θ: [B, P]
     result = engine.read(theta, Q, known)          # Q: [B, M, *S] -> patterns, states, energies
+    traced = engine.read(theta, Q, known, trace=True)   # ... and traced.trace: every state of the read, decoded
     errors = engine.self_check(theta, X, pattern_mask)   # {family: [B]} mean recall error per trained distortion
 
 Inputs may live on any device; outputs live on the engine's device. Nothing here keeps an autograd graph.
@@ -21,7 +22,7 @@ from model.config import ModelConfig
 from model.domains import domain_of
 from model.energy import FCEnergy
 from model.graphs import GraphedReader, GraphedWriter
-from model.memory import EnergyMemory
+from model.memory import EnergyMemory, ReadTrace
 from model.tasks import masked_mean
 
 # Patterns per memory the write-time self-check reads back for each corruption after the standard one.
@@ -66,12 +67,24 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class StepTrace:
+    """The states a traced read passed through, decoded as answers are: patterns [B, M, S, *S] and their
+    energies [B, M, S], S = rounds · (K + 1) (see ReadTrace); patterns[:, :, -1] is the read's answer."""
+
+    patterns: Tensor
+    energies: Tensor
+    rounds: int
+
+
+@dataclass(frozen=True)
 class ReadResult:
-    """patterns: decoded answers [B, M, *S]; states: raw read states X̂ [B, M, *S]; energies: E(X̂) [B, M]."""
+    """patterns: decoded answers [B, M, *S]; states: raw read states X̂ [B, M, *S]; energies: E(X̂) [B, M];
+    trace: every step of the read (only when asked for)."""
 
     patterns: Tensor
     states: Tensor
     energies: Tensor
+    trace: StepTrace | None = None
 
 
 class Engine:
@@ -127,21 +140,27 @@ class Engine:
                 return self._graphed_writes.write(X, pattern_mask)
             return self.memory.write(X, pattern_mask)
 
-    def read(self, theta: Tensor, Q: Tensor, known: Tensor | None = None) -> ReadResult:
+    def read(self, theta: Tensor, Q: Tensor, known: Tensor | None = None, trace: bool = False) -> ReadResult:
         """θ: [B, P], Q: [B, M, *S], known: [B, M, *S] bool (clamped entries) or None.
 
         With nothing known, a model with `untrusted_read_rounds` reads the query as rounds of erasures
-        (EnergyMemory.read_untrusted; eager even in graph mode)."""
+        (EnergyMemory.read_untrusted; eager even in graph mode). `trace=True` also returns every state of the
+        read and its energy (eager even in graph mode; one energy evaluation more per step)."""
         theta = theta.to(self.device, torch.float32)
         Q = Q.to(self.device, torch.float32)
         if known is not None:
             known = known.to(self.device, torch.bool)
-        if self._graphed_reads is not None and not self.memory.reads_untrusted(known):
+        recorder = ReadTrace() if trace else None
+        if recorder is None and self._graphed_reads is not None and not self.memory.reads_untrusted(known):
             states, energies = self._graphed_reads.read(theta, Q, known)
         else:
             with torch.inference_mode(self._reads_without_autograd), torch.no_grad():
-                states, energies = self.memory.read(theta, Q, known)
-        return ReadResult(self.domain.decode(states), states, energies)
+                states, energies = self.memory.read(theta, Q, known, trace=recorder)
+        steps = None
+        if recorder is not None:
+            path = self.domain.decode(torch.stack(recorder.states, dim=2))  # [B, M, S, *S]
+            steps = StepTrace(path, torch.stack(recorder.energies, dim=2), recorder.rounds)
+        return ReadResult(self.domain.decode(states), states, energies, steps)
 
     def self_check(
         self, theta: Tensor, X: Tensor, pattern_mask: Tensor | None = None, generator: torch.Generator | None = None

@@ -22,12 +22,31 @@ All step sizes, α, β and the momentum ρ are learned in log / logit space. Bot
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from model.config import ModelConfig
 from model.energy import Energy, build_energy
+
+
+@dataclass
+class ReadTrace:
+    """What a read passed through, recorded only when a caller passes one to `read` (the service's opt-in trace).
+
+    Each descent records its start and the state after each of its steps (K + 1 states); a read of rounds
+    (read_untrusted) records every round's descent, one after another. states: [B, M, *S] each; energies:
+    E(state) [B, M] each. The last state is the read's answer state.
+    """
+
+    states: list[Tensor] = field(default_factory=list)
+    energies: list[Tensor] = field(default_factory=list)
+    rounds: int = 0
+
+    def record(self, x: Tensor, energy: Tensor) -> None:
+        self.states.append(x)
+        self.energies.append(energy)
 
 
 class EnergyMemory(nn.Module):
@@ -92,17 +111,24 @@ class EnergyMemory(nn.Module):
         return theta if create_graph else theta.detach()
 
     def read(
-        self, theta: Tensor, Q: Tensor, known: Tensor | None = None, create_graph: bool = False
+        self,
+        theta: Tensor,
+        Q: Tensor,
+        known: Tensor | None = None,
+        create_graph: bool = False,
+        trace: ReadTrace | None = None,
     ) -> tuple[Tensor, Tensor]:
         """θ: [B, P], Q: [B, M, *S], known: [B, M, *S] bool or None -> (X̂: [B, M, *S], E(X̂): [B, M]).
 
         `known` clamps entries: they keep their query value and only the others descend the energy
         (the erasure / occlusion protocol of the paper's Table 1). Without it (or with nothing known) every
         entry moves, or, with `untrusted_read_rounds`, the query is read as rounds of erasures (read_untrusted).
+        A `trace` records every state and its energy (one more energy evaluation per step; None: nothing).
         """
         if self.reads_untrusted(known):
-            return self.read_untrusted(theta, Q, create_graph)
-        return self.descend(theta, Q, known if known is not None and bool(known.any()) else None, create_graph)
+            return self.read_untrusted(theta, Q, create_graph, trace)
+        known = known if known is not None and bool(known.any()) else None
+        return self.descend(theta, Q, known, create_graph, trace)
 
     def reads_untrusted(self, known: Tensor | None) -> bool:
         """Whether `read` takes a query with this `known` as rounds of erasure reads: nothing known, and the
@@ -110,7 +136,12 @@ class EnergyMemory(nn.Module):
         return self.config.untrusted_read_rounds > 0 and (known is None or not bool(known.any()))
 
     def descend(
-        self, theta: Tensor, Q: Tensor, known: Tensor | None = None, create_graph: bool = False
+        self,
+        theta: Tensor,
+        Q: Tensor,
+        known: Tensor | None = None,
+        create_graph: bool = False,
+        trace: ReadTrace | None = None,
     ) -> tuple[Tensor, Tensor]:
         """The paper's read: K steps of projected Nesterov descent from Q, `known` entries clamped.
 
@@ -123,6 +154,9 @@ class EnergyMemory(nn.Module):
             momentum, read_lr = momentum.detach(), read_lr.detach()
         free = None if known is None else (~known).to(Q.dtype)
         x, velocity = Q, torch.zeros_like(Q)
+        if trace is not None:
+            trace.rounds += 1
+            trace.record(x, self.energy.energy(x, theta))
         for step in range(steps):
             lookahead = self.project(x + momentum * velocity)
             grad_x = self.energy.grad_x(lookahead, theta, create_graph=create_graph)
@@ -132,9 +166,13 @@ class EnergyMemory(nn.Module):
             x = self.project(x + velocity)
             if known is not None:
                 x = torch.where(known, Q, x)
+            if trace is not None:
+                trace.record(x, self.energy.energy(x, theta))
         return x, self.energy.energy(x, theta)
 
-    def read_untrusted(self, theta: Tensor, Q: Tensor, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+    def read_untrusted(
+        self, theta: Tensor, Q: Tensor, create_graph: bool = False, trace: ReadTrace | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Read a query none of whose entries is known to be right (flipped bits) as rounds of erasure reads.
 
         Each round suspects the entries the energy would move off the query's value, q·∂E/∂x at the current
@@ -157,7 +195,8 @@ class EnergyMemory(nn.Module):
             suspicion = suspicion.masked_fill(unknown, float("-inf"))  # already erased: not part of the budget
             suspects = torch.zeros_like(unknown).scatter_(-1, suspicion.topk(erased, dim=-1).indices, True)
             known = (~suspects & ~unknown).view(shape)
-            x, energies = self.descend(theta, torch.where(known, Q, torch.full_like(Q, centre)), known, create_graph)
+            start = torch.where(known, Q, torch.full_like(Q, centre))
+            x, energies = self.descend(theta, start, known, create_graph, trace)
         return x, energies
 
     def meta_parameters_summary(self) -> dict[str, float | list[float]]:

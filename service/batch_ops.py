@@ -3,7 +3,8 @@
 Writes of different N share one call: patterns are padded to the largest N and the engine's pattern_mask
 hides the padding. Reads of different memories share a call too: each request's θ is one row of θ [B, P]
 and its queries are padded to the batch's largest M (requests are grouped by their query bucket, M rounded up
-to a power of two, so padding never more than doubles the work).
+to a power of two, so padding never more than doubles the work). Traced reads (the opt-in `trace`) never share
+a call with untraced ones, so the untraced reads keep their cost.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ class ReadJob:
     theta: np.ndarray  # [P] float32
     queries: np.ndarray  # [M, D] float32
     known: np.ndarray | None  # [M, D] bool (True = clamped) or None (nothing clamped)
+    trace: bool = False  # also return every state of the read
+
+
+@dataclass(frozen=True)
+class ReadTraceOutcome:
+    """Every state of a traced read (S = rounds · (K + 1)), decoded as answers are."""
+
+    patterns: np.ndarray  # [M, S, D], typed like ReadOutcome.patterns
+    energies: np.ndarray  # [M, S] float32
+    rounds: int
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class ReadOutcome:
     patterns: np.ndarray  # [M, D]: int8 for domains of discrete values (binary: ±1), float32 otherwise
     energies: np.ndarray  # [M] float32
     changed: np.ndarray  # [M] float32: fraction of entries that differ from the query
+    trace: ReadTraceOutcome | None = None
 
 
 def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
@@ -73,10 +85,10 @@ def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
     ]
 
 
-def _group_key(job: ReadJob) -> tuple[bool, int]:
+def _group_key(job: ReadJob) -> tuple[bool, bool, int]:
     """Reads share an engine call when they clamp alike (a read with nothing known may be read differently,
-    see Engine.read) and their query counts share a bucket."""
-    return job.known is None, query_bucket(len(job.queries))
+    see Engine.read), are all traced or all not, and their query counts share a bucket."""
+    return job.known is None, job.trace, query_bucket(len(job.queries))
 
 
 def read_batch(engine: Engine, jobs: Sequence[ReadJob]) -> list[ReadOutcome]:
@@ -102,16 +114,30 @@ def _read_group(engine: Engine, jobs: Sequence[ReadJob]) -> list[ReadOutcome]:
         if known is not None and job.known is not None:
             known[b, : counts[b]] = torch.from_numpy(job.known)
     view = (batch, width, *info.input_shape)
-    result = engine.read(theta, Q.view(view), None if known is None else known.view(view))
+    traced = jobs[0].trace  # a group is all traced or all not (_group_key)
+    result = engine.read(theta, Q.view(view), None if known is None else known.view(view), trace=traced)
     answers = result.patterns.reshape(batch, width, info.input_dim).cpu()
     energies = result.energies.cpu().numpy()
     changed = engine.domain.changed(answers, Q).numpy()
-    answers_np = answers.numpy()
-    if engine.domain.pattern_values is not None:
-        answers_np = answers_np.astype(np.int8)  # ±1: one byte each, rendered as integers
+    answers_np = _as_answers(engine, answers.numpy())
+    traces: list[ReadTraceOutcome | None] = [None] * batch
+    if result.trace is not None:
+        path = _as_answers(engine, result.trace.patterns.reshape(batch, width, -1, info.input_dim).cpu().numpy())
+        path_energies = result.trace.energies.cpu().numpy()
+        traces = [
+            ReadTraceOutcome(path[b, : counts[b]], path_energies[b, : counts[b]], result.trace.rounds)
+            for b in range(batch)
+        ]
     return [
-        ReadOutcome(answers_np[b, : counts[b]], energies[b, : counts[b]], changed[b, : counts[b]]) for b in range(batch)
+        ReadOutcome(answers_np[b, : counts[b]], energies[b, : counts[b]], changed[b, : counts[b]], traces[b])
+        for b in range(batch)
     ]
+
+
+def _as_answers(engine: Engine, decoded: np.ndarray) -> np.ndarray:
+    """Decoded states as clients get them: int8 for domains of discrete values (±1: one byte each, rendered as
+    integers), float32 otherwise."""
+    return decoded.astype(np.int8) if engine.domain.pattern_values is not None else decoded
 
 
 @dataclass(frozen=True)

@@ -102,12 +102,16 @@ class _Calls:
         return _Call("POST", "/memories", body, headers)
 
     @staticmethod
-    def retrieve(memory_id: str, queries: Array, known_mask: Array | None, noisy: bool, encoding: Encoding) -> _Call:
+    def retrieve(
+        memory_id: str, queries: Array, known_mask: Array | None, noisy: bool, trace: bool, encoding: Encoding
+    ) -> _Call:
         body = _arrays("queries", queries, encoding)
         if known_mask is not None:
             body.update(_arrays("known_mask", known_mask, encoding, shape_key=False))
         if noisy:
             body["noisy"] = True
+        if trace:
+            body["trace"] = True
         return _Call("POST", f"/memories/{memory_id}/retrieve", body)
 
 
@@ -151,10 +155,12 @@ class EBMMClient:
         known_mask: Array | None = None,
         *,
         noisy: bool = False,
+        trace: bool = False,
         encoding: Encoding = "json",
     ) -> RetrieveResult:
-        """`noisy=True`: any query entry may be wrong, so nothing is kept fixed (see RetrieveRequest)."""
-        call = _Calls.retrieve(memory_id, queries, known_mask, noisy, encoding)
+        """`noisy=True`: any query entry may be wrong, so nothing is kept fixed; `trace=True`: every state of
+        each read too (see RetrieveRequest)."""
+        call = _Calls.retrieve(memory_id, queries, known_mask, noisy, trace, encoding)
         return _parse(self._send(call), RetrieveResult)
 
     def get(self, memory_id: str) -> MemoryPublic:
@@ -217,10 +223,12 @@ class AsyncEBMMClient:
         known_mask: Array | None = None,
         *,
         noisy: bool = False,
+        trace: bool = False,
         encoding: Encoding = "json",
     ) -> RetrieveResult:
-        """`noisy=True`: any query entry may be wrong, so nothing is kept fixed (see RetrieveRequest)."""
-        call = _Calls.retrieve(memory_id, queries, known_mask, noisy, encoding)
+        """`noisy=True`: any query entry may be wrong, so nothing is kept fixed; `trace=True`: every state of
+        each read too (see RetrieveRequest)."""
+        call = _Calls.retrieve(memory_id, queries, known_mask, noisy, trace, encoding)
         return _parse(await self._send(call), RetrieveResult)
 
     async def get(self, memory_id: str) -> MemoryPublic:

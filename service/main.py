@@ -18,10 +18,11 @@ import orjson
 import torch
 from fastapi import FastAPI
 
-from service.api.routes import health, memories, models
+from service.api.routes import demo, health, memories, models
 from service.auth import DEV_TENANT, ApiKeys
 from service.batcher import Batcher
 from service.body_parser import BodyParser
+from service.demo import DemoFiles
 from service.embedded_redis import EmbeddedRedis
 from service.errors import install_error_handlers
 from service.memories import MemoryService
@@ -108,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(memories.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(demo.router)
+    app.mount("/demo", DemoFiles(), name="demo")  # after demo.router: /demo/digits is a route
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, metrics=metrics)
     app.add_middleware(RequestRecord, metrics=metrics)  # ids, counts and logs 413s from the body limit too

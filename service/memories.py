@@ -244,21 +244,31 @@ class MemoryService:
         queries = to_matrix(body.queries, body.queries_b64, body.shape, "queries", info.input_dim)
         if len(queries) > self.settings.max_queries:
             raise too_large(f"{len(queries)} queries; at most {self.settings.max_queries} per request", "queries")
+        if body.trace and len(queries) > self.settings.max_traced_queries:
+            message = f"trace: true reads at most {self.settings.max_traced_queries} queries; got {len(queries)}"
+            raise ApiError(422, "validation", message, "trace")
         check_queries(queries, engine.domain, "queries" if body.queries is not None else "queries_b64")
         mask = None
         if body.known_mask is not None or body.known_mask_b64 is not None:
             mask = to_matrix(body.known_mask, body.known_mask_b64, body.shape, "known_mask", info.input_dim)
         mask_field = "known_mask" if body.known_mask is not None else "known_mask_b64"
         known = known_entries(queries, mask, engine.domain, mask_field, body.noisy)
-        outcome = await queues.read.submit(ReadJob(theta, queries, known), tenant)
+        outcome = await queues.read.submit(ReadJob(theta, queries, known, body.trace), tenant)
         for energy in outcome.energies.tolist():
             self.metrics.retrieve_energy.labels(info.name).observe(energy)
         for fraction in outcome.changed.tolist():
             self.metrics.retrieve_changed.labels(info.name).observe(fraction)
+        trace = None
+        if outcome.trace is not None:
+            steps = outcome.trace
+            trace = [
+                {"states": states, "energies": energies, "rounds": steps.rounds}
+                for states, energies in zip(steps.patterns, steps.energies, strict=True)
+            ]
         patterns: dict[str, Any] = {"patterns": outcome.patterns, "patterns_b64": None, "shape": None}
         if body.encoding == "b64":
             patterns = {"patterns": None, "patterns_b64": to_b64(outcome.patterns), "shape": [*outcome.patterns.shape]}
-        return patterns | {"energies": outcome.energies, "changed": outcome.changed}
+        return patterns | {"energies": outcome.energies, "changed": outcome.changed, "trace": trace}
 
     async def list(self, tenant: str, limit: int, cursor: str | None, model: str | None) -> dict[str, Any]:
         """The MemoryList body: a page of the tenant's memories, newest first."""

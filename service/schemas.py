@@ -75,6 +75,12 @@ class RetrieveRequest(_Request):
         description="The form of the answer's patterns: 'json' (`patterns`, rows of numbers) or 'b64' "
         "(`patterns_b64`, little-endian float32, with `shape`), whichever form the queries came in.",
     )
+    trace: bool = Field(
+        False,
+        description="true: also return every state of each query's read and its energy (`trace`), for at most "
+        "EBMM_MAX_TRACED_QUERIES queries (default 4; more: 422). Off by default: a trace costs one energy "
+        "evaluation per step and K + 1 patterns per query.",
+    )
 
     @model_validator(mode="after")
     def _forms(self) -> Self:
@@ -118,6 +124,17 @@ class MemoryPublic(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
+class QueryTrace(BaseModel):
+    """Every state one query's read passed through, decoded as answers are (binary: ±1; images: in the value
+    range), with its energy. A read is K steps of descent from the query, so K + 1 states; a noisy query of a
+    model that reads it as rounds of erasures has `rounds` such descents, one after another. The last state is
+    the answer."""
+
+    states: Matrix = Field(description="[rounds · (K + 1)][D]: the query (as the read starts it), then each step.")
+    energies: list[float] = Field(description="E(state) of each state.")
+    rounds: int = Field(description="Descents in the read: 1, or the model's erasure rounds for a noisy query.")
+
+
 class MemoryList(BaseModel):
     """A page of the tenant's memories, newest first."""
 
@@ -126,7 +143,8 @@ class MemoryList(BaseModel):
 
 
 class RetrieveResult(BaseModel):
-    """One answer per query: decoded patterns (binary: ±1), energies E(x̂) and the fraction of entries changed.
+    """One answer per query: decoded patterns (binary: ±1), energies E(x̂) and the fraction of entries changed;
+    with `trace: true` also every state of each read.
 
     The patterns come as `patterns` (encoding 'json') or as `patterns_b64` with `shape` (encoding 'b64')."""
 
@@ -135,6 +153,7 @@ class RetrieveResult(BaseModel):
     shape: list[int] | None = Field(None, description="[M, D] of `patterns_b64`.")
     energies: list[float]
     changed: list[float]
+    trace: list[QueryTrace] | None = Field(None, description="With trace: true, one per query; else null.")
 
 
 class DistortionPublic(BaseModel):

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         1000, ge=1, description="Open connections per process (ebmm serve); beyond it new requests get 503 at once."
     )
     max_queries: int = Field(1024, ge=1, description="Queries per retrieve request; more get 413.")
+    max_traced_queries: int = Field(
+        4, ge=1, le=64, description="Queries per retrieve with trace: true (every state comes back); more get 422."
+    )
     max_metadata_bytes: int = Field(4096, ge=2, description="A memory's metadata as JSON; larger gets 413.")
     max_metadata_depth: int = Field(
         64, ge=1, le=200, description="Nesting of metadata objects and arrays (the object itself is 1); deeper: 422."

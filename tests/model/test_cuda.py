@@ -61,3 +61,16 @@ def test_graph_writes_equal_eager_writes(tiny_config: ModelConfig, memories: int
     torch.testing.assert_close(graph.write(X, mask), eager.write(X, mask), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(graph.write(X), eager.write(X), rtol=1e-5, atol=1e-6)  # replayed, not recaptured
     assert graph._graphed_writes.captured
+
+
+def test_a_traced_read_in_graph_mode_ends_at_the_graphed_answer(tiny_config: ModelConfig) -> None:
+    """A traced read runs eagerly even in graph mode; it must end where the graphed (served) read does."""
+    graph = Engine(EnergyMemory(tiny_config), "x", "cuda", mode="graph")
+    X = random_binary_patterns(5, 3, tiny_config.input_dim)
+    theta = graph.write(X)
+    Q, known = domain_of(tiny_config).standard(X)
+    plain, traced = graph.read(theta, Q, known), graph.read(theta, Q, known, trace=True)
+    assert graph._graphed_reads.captured and traced.trace.patterns.shape[2] == tiny_config.read_steps + 1
+    assert torch.equal(traced.trace.patterns[:, :, -1], traced.patterns)
+    torch.testing.assert_close(traced.states, plain.states, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(traced.energies, plain.energies, rtol=1e-5, atol=1e-5)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model.config import ModelConfig
-from model.memory import EnergyMemory
+from model.memory import EnergyMemory, ReadTrace
 from model.tasks import random_binary_patterns
 
 
@@ -207,10 +207,10 @@ def test_untrusted_reads_are_rounds_of_erasure_reads(tiny_config: ModelConfig, m
     rounds: list[torch.Tensor] = []
     descend = memory.descend
 
-    def recording(theta, Q_round, known, create_graph=False):
+    def recording(theta, Q_round, known, create_graph=False, trace=None):
         rounds.append(known)
         assert torch.equal(Q_round[known], Q[known]) and (Q_round[~known] == 0).all()  # erased entries read as 0
-        return descend(theta, Q_round, known, create_graph)
+        return descend(theta, Q_round, known, create_graph, trace)
 
     monkeypatch.setattr(memory, "descend", recording)
     answer, _ = memory.read(theta, Q)  # nothing known: read as rounds of erasures
@@ -252,3 +252,34 @@ def test_free_reads_can_take_their_own_number_of_steps(tiny_config: ModelConfig,
     steps.clear()
     memory.read(theta, X, X != 0)
     assert len(steps) == tiny_config.read_steps
+
+
+def test_a_traced_read_records_k_plus_one_states_ending_at_the_answer(memory: EnergyMemory) -> None:
+    X = _patterns(memory, 2, 3)
+    theta = memory.write(X)
+    Q = X + 0.3 * torch.randn_like(X)
+    known = torch.rand_like(X) < 0.5
+    for clamp in (known, None):
+        trace = ReadTrace()
+        answer, energies = memory.read(theta, Q, clamp, trace=trace)
+        untraced, untraced_energies = memory.read(theta, Q, clamp)
+        torch.testing.assert_close(answer, untraced, rtol=0, atol=0)
+        torch.testing.assert_close(energies, untraced_energies, rtol=0, atol=0)
+        assert trace.rounds == 1 and len(trace.states) == len(trace.energies) == memory.config.read_steps + 1
+        assert torch.equal(trace.states[0], Q) and torch.equal(trace.states[-1], answer)
+        torch.testing.assert_close(trace.energies[-1], energies)
+        for state, energy in zip(trace.states, trace.energies, strict=True):
+            torch.testing.assert_close(energy, memory.energy.energy(state, theta))
+        assert not torch.equal(trace.states[1], trace.states[0])  # the states move
+
+
+def test_a_traced_read_of_rounds_records_every_round(tiny_config: ModelConfig) -> None:
+    memory = EnergyMemory(tiny_config.replace(untrusted_read_rounds=3, untrusted_read_erased=5)).double()
+    X = random_binary_patterns(2, 4, 32).double()
+    theta = memory.write(X)
+    Q = X.clone()
+    Q[..., :2] *= -1
+    trace = ReadTrace()
+    answer, _ = memory.read(theta, Q, trace=trace)  # nothing known: rounds of erasure reads
+    assert trace.rounds == 3 and len(trace.states) == 3 * (tiny_config.read_steps + 1)
+    assert torch.equal(trace.states[-1], answer) and torch.equal(answer, memory.read(theta, Q)[0])

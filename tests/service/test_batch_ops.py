@@ -33,3 +33,22 @@ def test_noisy_and_clamped_reads_in_one_batch_are_read_as_if_alone() -> None:
         assert np.array_equal(outcome.patterns, alone.patterns)
     assert np.array_equal(together[1].patterns, queries[1])  # every entry clamped: the query comes back
     assert not np.array_equal(together[0].patterns, queries[0])  # read as erasures: something moved
+
+
+def test_traced_and_untraced_reads_in_one_batch_are_read_as_if_alone() -> None:
+    """A traced read shares no engine call with untraced ones; its last state is the untraced answer."""
+    torch.manual_seed(0)
+    engine = Engine(EnergyMemory(tiny_binary_config()), "x", "cpu")
+    X = random_binary_patterns(2, 4, 32)
+    theta = engine.write(X).numpy()
+    queries = X.numpy().copy()
+    queries[:, :, :8] = 0.0
+    plain, traced = read_batch(
+        engine, [ReadJob(theta[0], queries[0], queries[0] != 0), ReadJob(theta[0], queries[0], queries[0] != 0, True)]
+    )
+    assert plain.trace is None and traced.trace is not None
+    assert np.array_equal(plain.patterns, traced.patterns) and np.array_equal(plain.energies, traced.energies)
+    steps = engine.config.read_steps + 1
+    assert traced.trace.patterns.shape == (4, steps, 32) and traced.trace.patterns.dtype == np.int8
+    assert np.array_equal(traced.trace.patterns[:, -1], plain.patterns)
+    assert np.array_equal(traced.trace.energies[:, -1], plain.energies)

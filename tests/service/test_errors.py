@@ -113,6 +113,7 @@ def retrieve_cases() -> list[tuple[dict, int, str, str, str]]:
         ({"queries": q, "known_mask": [[0.5] * 32]}, 422, "validation", "known_mask[0][0]", "one of 0, 1"),
         ({"queries": q, "queries_b64": b64(np.ones((1, 32)))}, 422, "validation", "body", "not both"),
         ({"queries": q * 65}, 413, "too_large", "queries", "at most 64"),
+        ({"queries": q * 5, "trace": True}, 422, "validation", "trace", "at most 4 queries; got 5"),
     ]
 
 

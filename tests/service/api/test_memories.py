@@ -88,6 +88,41 @@ def test_noisy_queries_keep_nothing_fixed(server, client: EBMMClient, engine: En
     assert refused.value.status == 422 and "known_mask or noisy" in refused.value.message
 
 
+def test_a_traced_retrieve_ends_at_the_untraced_answer(server, client: EBMMClient, engine: Engine, bits) -> None:
+    """trace: true returns K + 1 decoded states per query with their energies; the last is the answer the same
+    request gets untraced, and the answer is the engine's."""
+    X = bits.patterns(6)
+    memory = client.write("tiny", X)
+    Q = bits.erase(X[:4], 8)
+    plain = client.retrieve(memory.id, Q)
+    traced = client.retrieve(memory.id, Q, trace=True)
+    assert plain.trace is None and traced.trace is not None and len(traced.trace) == 4
+    assert (traced.patterns, traced.energies, traced.changed) == (plain.patterns, plain.energies, plain.changed)
+    local = engine.read(stored_theta(server, memory.id), torch.from_numpy(Q)[None], torch.from_numpy(Q != 0)[None])
+    for query, steps, answer, energy in zip(Q, traced.trace, plain.patterns, plain.energies, strict=True):
+        states = np.asarray(steps.states)
+        assert steps.rounds == 1 and states.shape == (engine.info.read_steps + 1, 32)
+        assert len(steps.energies) == engine.info.read_steps + 1
+        assert np.array_equal(states[0][query != 0], query[query != 0])  # starts at the query
+        assert states[-1].tolist() == answer and steps.energies[-1] == energy
+        assert set(np.unique(states)) <= {-1.0, 1.0}
+    assert np.array_equal(np.asarray(traced.patterns), local.patterns[0].numpy())
+    raw = client.http.post(f"/memories/{memory.id}/retrieve", json={"queries": Q.tolist()}).json()
+    assert raw["trace"] is None  # off by default
+
+
+def test_a_traced_image_retrieve_stays_in_the_value_range(client: EBMMClient) -> None:
+    images = np.random.default_rng(2).random((3, 64), dtype=np.float32)
+    memory = client.write("tiny-conv", images)
+    occluded = images.copy().reshape(3, 8, 8)
+    occluded[:, :4, :4] = 0.5
+    traced = client.retrieve(memory.id, occluded.reshape(3, 64)[:2], trace=True)
+    for steps, answer in zip(traced.trace, traced.patterns, strict=True):
+        states = np.asarray(steps.states)
+        assert ((states >= 0) & (states <= 1)).all() and np.allclose(states[-1], answer)
+        assert not np.allclose(states[0], states[-1])
+
+
 def test_image_model_round_trip(client: EBMMClient) -> None:
     images = np.random.default_rng(1).random((3, 64), dtype=np.float32)  # 3 images of 1×8×8 in [0, 1]
     memory = client.write("tiny-conv", images, encoding="b64")

@@ -31,7 +31,11 @@ def test_each_route_returns_exactly_its_response_model(server, bits) -> None:
         assert_exactly(MemoryPublic, written.json())
         memory_id = written.json()["id"]
         assert_exactly(MemoryPublic, http.get(f"/memories/{memory_id}").json())
-        for body in ({"queries": bits.erase(X, 8).tolist()}, {"queries": X.tolist(), "noisy": True}):
+        for body in (
+            {"queries": bits.erase(X, 8).tolist()},
+            {"queries": X.tolist(), "noisy": True},
+            {"queries": X.tolist(), "trace": True},
+        ):
             answer = http.post(f"/memories/{memory_id}/retrieve", json=body)
             assert answer.status_code == 200
             assert_exactly(RetrieveResult, answer.json())
