@@ -1,0 +1,57 @@
+"""The TypeScript client (clients/typescript) against a live server: compiled with tsc, run by node."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.service.conftest import KEYS, TENANT
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "clients/typescript"
+LIVE_SCRIPT = PACKAGE / "dist/test/live.js"
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("npm") is None,
+    reason="node and npm are not installed: the TypeScript client cannot be built or run",
+)
+
+
+@pytest.fixture(scope="module")
+def compiled() -> subprocess.CompletedProcess[str]:
+    """The client and its live script compiled to dist/ (tsc emits JavaScript even when types do not check)."""
+    subprocess.run(["bash", str(ROOT / "scripts/ensure-ts-client.sh")], check=True, timeout=300)
+    build = subprocess.run(
+        ["npx", "--no-install", "tsc", "-p", "."], cwd=PACKAGE, capture_output=True, text=True, timeout=300
+    )
+    assert LIVE_SCRIPT.exists(), build.stdout + build.stderr
+    return build
+
+
+def run_step(server, step: str) -> None:
+    result = subprocess.run(
+        ["node", str(LIVE_SCRIPT), server.url, KEYS[TENANT], step], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and result.stdout.strip() == f"ok {step}", result.stdout + result.stderr
+
+
+@pytest.mark.xfail(reason="needs GET /memories in openapi/openapi.json on main", strict=True)
+def test_the_client_and_its_live_script_typecheck_against_the_spec(compiled) -> None:
+    assert compiled.returncode == 0, compiled.stdout + compiled.stderr
+
+
+def test_write_get_retrieve_delete_and_a_404(compiled, server) -> None:
+    run_step(server, "roundtrip")
+
+
+@pytest.mark.xfail(reason="needs GET /memories (listing) on main", strict=True)
+def test_list_pages_newest_first(compiled, server) -> None:
+    run_step(server, "listing")
+
+
+@pytest.mark.xfail(reason="needs X-Request-Id and request_id in error bodies on main", strict=True)
+def test_an_error_carries_its_type_field_and_request_id(compiled, server) -> None:
+    run_step(server, "request-id")
