@@ -7,23 +7,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.clients.conftest import ROOT
+
 SPEC = ROOT / "openapi/openapi.json"
 COMMITTED = {
     "models.py": ROOT / "clients/python/src/ebmm_client/models.py",
     "schema.ts": ROOT / "clients/typescript/src/schema.ts",
 }
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("npm") is None, reason="npm is not installed: the TypeScript types cannot be regenerated"
-)
+pytestmark = pytest.mark.usefixtures("typescript_packages")  # skips without node/npm
 
 
 def regenerate(out: Path, spec: Path = SPEC) -> dict[str, str]:

@@ -8,24 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.clients.conftest import TYPESCRIPT
 from tests.service.conftest import KEYS, TENANT
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "clients/typescript"
-LIVE_SCRIPT = PACKAGE / "dist/test/live.js"
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or shutil.which("npm") is None,
-    reason="node and npm are not installed: the TypeScript client cannot be built or run",
-)
+LIVE_SCRIPT = TYPESCRIPT / "dist/test/live.js"
 
 
 @pytest.fixture(scope="module")
-def compiled() -> subprocess.CompletedProcess[str]:
+def compiled(typescript_packages: Path) -> subprocess.CompletedProcess[str]:
     """The client and its live script compiled to dist/ (tsc emits JavaScript even when types do not check)."""
-    subprocess.run(["bash", str(ROOT / "scripts/ensure-ts-client.sh")], check=True, timeout=300)
+    shutil.rmtree(typescript_packages / "dist", ignore_errors=True)  # no stale script from an earlier build
     build = subprocess.run(
-        ["npx", "--no-install", "tsc", "-p", "."], cwd=PACKAGE, capture_output=True, text=True, timeout=300
+        ["npx", "--no-install", "tsc", "-p", "."], cwd=typescript_packages, capture_output=True, text=True, timeout=300
     )
     assert LIVE_SCRIPT.exists(), build.stdout + build.stderr
     return build
