@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint install
 
-$(STAMP): pyproject.toml
+# The Python client (clients/python) installs beside the service: the tests and `ebmm bench load` use it.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -e 'clients/python[numpy]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -26,8 +26,8 @@ import numpy as np
 import orjson
 from rich.table import Table
 
+from ebmm_client import AsyncEBMMClient
 from service.auth import key_digest
-from service.client import AsyncEBMMClient
 from service.serve_process import ServeProcess
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

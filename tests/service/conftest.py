@@ -14,13 +14,13 @@ import redis
 import torch
 import uvicorn
 
+from ebmm_client import EBMMClient
 from model.checkpoint import save_checkpoint
 from model.config import tiny_binary_config, tiny_conv_config
 from model.engine import Engine
 from model.memory import EnergyMemory
 from service import serve_process
 from service.auth import key_digest
-from service.client import EBMMClient
 from service.main import create_app
 from service.settings import Settings
 from service.store import TenantKeys

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from prometheus_client.parser import text_string_to_metric_families
 
+from ebmm_client import AsyncEBMMClient
 from model.engine import Engine
-from service.client import AsyncEBMMClient
 
 from .conftest import KEYS, TENANT, memory_key
 

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from ebmm.cli import app as cli
-from service.client import EBMMClient, EBMMError
+from ebmm_client import EBMMClient, EBMMError
 from service.embedded_redis import EmbeddedRedis
 from service.main import openapi_json
 

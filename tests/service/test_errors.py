@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.client import EBMMClient
+from ebmm_client import EBMMClient
 
 from .conftest import KEYS, TENANT, memory_key
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import httpx
 
-from service.client import EBMMError
+from ebmm_client import EBMMError
 from service.schemas import MemoryPublic
 
 

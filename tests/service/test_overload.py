@@ -9,8 +9,8 @@ import httpx
 import numpy as np
 import torch
 
+from ebmm_client import AsyncEBMMClient, EBMMError
 from model.engine import Engine
-from service.client import AsyncEBMMClient, EBMMError
 
 from .conftest import KEYS, TENANT, memory_key
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 from redis.asyncio.cluster import RedisCluster
 
-from service.client import EBMMClient, EBMMError
+from ebmm_client import EBMMClient, EBMMError
 from service.store import TenantKeys
 
 from .cluster import Cluster, running_cluster

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.client import EBMMClient, EBMMError
+from ebmm_client import EBMMClient, EBMMError
 from service.store import TenantKeys
 
 from .conftest import KEYS, TENANT, ServeProcess, memory_key

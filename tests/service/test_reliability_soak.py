@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 
-from service.client import EBMMError
+from ebmm_client import EBMMError
 from service.schemas import MemoryPublic
 
 from .conftest import KEYS

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from service.client import EBMMClient, EBMMError
+from ebmm_client import EBMMClient, EBMMError
 from service.store import TenantKeys
 
 from .conftest import memory_key

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from ebmm_client import EBMMClient, EBMMError
 from model.engine import Engine
 from service.batch_ops import SELF_CHECK_SEED
-from service.client import EBMMClient, EBMMError
 
 from ..conftest import memory_key
 
@@ -48,15 +48,24 @@ def test_write_then_retrieve_equals_the_engine_in_process(server, client: EBMMCl
     assert set(np.unique(result.patterns)) <= {-1.0, 1.0}
 
 
+def test_base64_writes_store_what_json_writes_store(client: EBMMClient, bits) -> None:
+    X = bits.patterns(16)
+    as_b64, as_json = client.write("tiny", X, encoding="b64"), client.write("tiny", X)
+    assert as_b64.num_patterns == 16
+    Q = bits.erase(X, 8)
+    assert client.retrieve(as_b64.id, Q) == client.retrieve(as_json.id, Q)
+
+
 def test_base64_arrays_give_the_same_answers_as_json(client: EBMMClient, bits) -> None:
     X = bits.patterns(16)
     memory = client.write("tiny", X, encoding="b64")
-    assert memory.num_patterns == 16
     Q = bits.erase(X, 8)
     known = (Q != 0).astype(np.float32)
     as_json = client.retrieve(memory.id, Q, known)
-    as_b64 = client.retrieve(memory.id, Q, known, encoding="b64")
-    assert as_json == as_b64
+    as_b64 = client.retrieve(memory.id, Q, known, encoding="b64")  # base64 queries, mask and answer
+    assert isinstance(as_b64.patterns, np.ndarray) and as_b64.patterns.dtype == np.float32
+    assert np.array_equal(as_b64.patterns, np.asarray(as_json.patterns, dtype=np.float32))
+    assert (as_b64.energies, as_b64.changed) == (as_json.energies, as_json.changed)
 
 
 def test_known_mask_decides_what_is_clamped(client: EBMMClient, bits) -> None:

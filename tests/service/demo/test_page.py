@@ -16,8 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
+from ebmm_client import EBMMError
 from model.engine import Engine
-from service.client import EBMMError
 
 from ..conftest import BINARY, CONV, KEYS, TENANT, memory_key
 
