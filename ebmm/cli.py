@@ -21,6 +21,8 @@ bench_app = typer.Typer(help="Benchmarks: each prints a table and writes JSON.",
 app.add_typer(bench_app, name="bench")
 models_app = typer.Typer(help="Served models and their checkpoint versions.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+store_app = typer.Typer(help="The memories in Redis.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 console = Console()
 
 DEFAULT_CHECKPOINT = Path("checkpoints/binary128")
@@ -345,6 +347,22 @@ def models_retire(
         raise typer.Exit(1) from exc
     deleted = f", {done.deleted} memories deleted" if done.deleted else ""
     console.print(f"retired {done.model} version {done.version} ({done.checkpoint_hash}){deleted}: {done.moved_to}")
+
+
+@store_app.command("migrate")
+def store_migrate() -> None:
+    """Move memories written before each memory had its own Redis slot to their new keys (EBMM_* settings name
+    Redis); safe to run while servers serve, and again."""
+    import asyncio
+
+    from service.settings import Settings
+    from service.store_access import redis_for
+
+    async def migrate() -> int:
+        async with redis_for(Settings()) as store:
+            return await store.migrate_layout()
+
+    console.print(f"moved {asyncio.run(migrate())} memories to the per-memory layout")
 
 
 @app.command()

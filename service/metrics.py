@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from model.buckets import MEMORY_BUCKETS
 from service.batcher import Op
 
-REDIS_OPS = ("put", "get", "list", "delete", "claim", "versions", "ping")
+REDIS_OPS = ("put", "get", "list", "delete", "claim", "versions", "migrate", "ping")
 ERROR_TYPES = (
     "unauthorized",
     "validation",

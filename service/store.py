@@ -594,6 +594,36 @@ class MemoryStore:
             exists = await pipe.execute()
         return [member for member, there in zip(members, exists, strict=True) if there]
 
+    async def migrate_layout(self) -> int:
+        """Move memories stored under the layout before each memory had its own slot (`ebmm:{<tenant>}:memory:<id>`)
+        to theirs, keeping their expiry, and add them to the listing and to their version's set; idempotent (a
+        memory already moved is skipped). Returns how many moved. Their usage records did not move."""
+        moved = 0
+        async with self._call("migrate"):
+            old_keys = [key.decode() async for key in self.redis.scan_iter(match="ebmm:{*}:memory:*", count=500)]
+        for old_key in old_keys:
+            tag, _, memory_id = old_key.removeprefix("ebmm:{").partition("}:memory:")
+            keys = TenantKeys(tag)
+            async with self._call("migrate"):
+                fields = await self.redis.hgetall(old_key)
+                ttl_ms = await self.redis.pttl(old_key)
+                if not fields or ttl_ms == -2:  # expired meanwhile
+                    continue
+                claim = fields.pop(b"idempotency_claim", None)
+                if claim is not None:  # the old layout named the claim's key; the new one names the Idempotency-Key
+                    fields[b"idempotency_key"] = claim.decode().removeprefix(keys.idempotency(""))
+                fields[b"confirmed"] = b"1"
+                expiry = math.inf if ttl_ms < 0 else time.time() + ttl_ms / 1000
+                version = version_key(fields[b"model"].decode(), fields[b"checkpoint_hash"].decode())
+                await self.redis.zadd(version, {f"{tag}/{memory_id}": expiry})
+                await self.redis.hset(keys.memory(memory_id), mapping=fields)
+                if ttl_ms > 0:
+                    await self.redis.pexpire(keys.memory(memory_id), ttl_ms)
+                await self.redis.zadd(keys.created, {memory_id: float(fields[b"created_at"])})
+                await self.redis.delete(old_key)
+            moved += 1
+        return moved
+
     async def version_count(self, model: str, checkpoint_hash: str) -> int:
         """How many unexpired memories the version wrote (counts a write in progress or lost to a crash)."""
         key = version_key(model, checkpoint_hash)
