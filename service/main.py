@@ -45,7 +45,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     registry = await asyncio.to_thread(
-        ModelRegistry.load, settings.checkpoint_dir, settings.device, settings.engine_mode, settings.max_old_versions
+        ModelRegistry.load,
+        settings.checkpoint_dir,
+        settings.device,
+        settings.engine_mode,
+        settings.max_old_versions,
+        settings.theta_dtype,
     )
     embedded, url = None, settings.redis_url
     if url is None:

@@ -160,6 +160,7 @@ class MemoryService:
                 recall_error=recall_error_body(engine.domain, outcome.recall_errors),
                 metadata=body.metadata,
                 theta=outcome.theta,
+                theta_dtype=outcome.theta_dtype,
             )
             orjson.dumps(memory.public())  # the 201 body renders (else this fails here, before anything is stored)
             await self.store.put(tenant, memory, info.writable_floats, claim)

@@ -30,6 +30,7 @@ import orjson
 
 from model.checkpoint import CONFIG_FILE, checkpoint_hash
 from model.engine import Engine
+from model.theta_precision import ThetaDtype
 from service.batch_ops import ModelQueues
 from service.batcher import Batcher
 from service.errors import ApiError
@@ -95,14 +96,29 @@ def scan_versions(checkpoint_dir: Path) -> dict[str, list[ModelVersion]]:
 class ModelRegistry:
     """Model name -> its versions; the newest loaded at start-up, older ones loaded on demand (module docstring)."""
 
-    def __init__(self, models: dict[str, list[ModelVersion]], device: str, mode: str, max_old_loaded: int) -> None:
+    def __init__(
+        self,
+        models: dict[str, list[ModelVersion]],
+        device: str,
+        mode: str,
+        max_old_loaded: int,
+        theta_dtype: ThetaDtype = "float32",
+    ) -> None:
         self.models, self.device, self.mode, self.max_old_loaded = models, device, mode, max_old_loaded
+        self.theta_dtype = theta_dtype  # how new memories' θ is stored
         self.batcher: Batcher | None = None
 
     @classmethod
-    def load(cls, checkpoint_dir: Path, device: str, mode: str = "auto", max_old_loaded: int = 2) -> ModelRegistry:
+    def load(
+        cls,
+        checkpoint_dir: Path,
+        device: str,
+        mode: str = "auto",
+        max_old_loaded: int = 2,
+        theta_dtype: ThetaDtype = "float32",
+    ) -> ModelRegistry:
         """Scan `checkpoint_dir` and load each model's newest version (blocking: call it off the event loop)."""
-        registry = cls(scan_versions(checkpoint_dir), device, mode, max_old_loaded)
+        registry = cls(scan_versions(checkpoint_dir), device, mode, max_old_loaded, theta_dtype)
         for versions in registry.models.values():
             registry._load_engine(versions[-1])
         return registry
@@ -123,7 +139,7 @@ class ModelRegistry:
         """Give every loaded version its batch queues (in the event loop, once the batcher exists)."""
         self.batcher = batcher
         for version in self.loaded():
-            version.queues = ModelQueues.add(batcher, version.model, version.engine)
+            version.queues = ModelQueues.add(batcher, version.model, version.engine, self.theta_dtype)
 
     def loaded(self) -> list[ModelVersion]:
         return [v for versions in self.models.values() for v in versions if v.engine is not None]
@@ -181,7 +197,7 @@ class ModelRegistry:
                 message = f"version {version.label} of {version.model} cannot be loaded; it may have been retired"
                 raise ApiError(503, "unavailable", message) from exc
             assert self.batcher is not None and version.engine is not None
-            version.queues = ModelQueues.add(self.batcher, version.model, version.engine)
+            version.queues = ModelQueues.add(self.batcher, version.model, version.engine, self.theta_dtype)
         await self._unload_idle_old_versions()
 
     async def _unload_idle_old_versions(self) -> None:

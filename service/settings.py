@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model.theta_precision import ThetaDtype
+
 LogFormat = Literal["text", "json"]
 
 
@@ -41,6 +43,11 @@ class Settings(BaseSettings):
     max_batch: int = Field(64, ge=1, description="Items per engine call; 1 turns batching off.")
     max_delay_ms: float = Field(2.0, ge=0, description="How long a batch waits for more items after its first.")
     max_queue: int = Field(1024, ge=1, description="Waiting items per (model, op) queue before 429.")
+    theta_dtype: ThetaDtype = Field(
+        "float32",
+        description="How new memories' θ is stored in Redis: float32, or float16 / bfloat16 (half the bytes; reads "
+        "use θ at that precision). Memories keep the dtype they were written with.",
+    )
     max_old_versions: int = Field(
         2,
         ge=0,

@@ -6,7 +6,8 @@ Placement (Redis Cluster): the braces are hash tags. Each memory's big hash has 
 tenant), so one tenant's memories spread over every slot and every shard. The small usage records stay under the
 tenant's tag `{<tenant>}`, on one slot, so the quota check is one atomic script:
 
-    ebmm:{<tenant>/<id>}:memory   hash    theta (P·4 bytes, little-endian float32), model, checkpoint_hash,
+    ebmm:{<tenant>/<id>}:memory   hash    theta (P little-endian floats of theta_dtype: float32, or float16 /
+                                          bfloat16 with EBMM_THETA_DTYPE), theta_dtype, model, checkpoint_hash,
                                           num_patterns, created_at, expires_at, write_ms, recall_error (JSON),
                                           metadata (JSON), idempotency_key (the write's key, if any)
     ebmm:{<tenant>}:index         zset    memory id -> expiry time (+inf = never): the memory count
@@ -65,6 +66,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, MaxConnectionsError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
+from model.theta_precision import THETA_DTYPES, from_bytes
 from service.errors import ApiError
 from service.metrics import Metrics
 from service.tracing import span
@@ -247,6 +249,7 @@ class StoredMemory:
     recall_error: dict[str, Any]
     metadata: dict[str, Any] | None
     theta: bytes
+    theta_dtype: str = "float32"  # as stored (memories written before the field existed: float32)
 
     def public(self) -> dict[str, Any]:
         """The MemoryPublic body (no θ)."""
@@ -263,12 +266,18 @@ class StoredMemory:
         }
 
     def theta_array(self, writable_floats: int) -> np.ndarray:
-        """θ as [P] float32; a 409 `corrupt_theta` if its length does not fit the model or a value is not finite."""
-        if len(self.theta) != 4 * writable_floats:
+        """θ as [P] float32; a 409 `corrupt_theta` if its dtype is not one this service writes, its length does not
+        fit the model, or a value is not finite."""
+        if self.theta_dtype not in THETA_DTYPES:
+            known = ", ".join(THETA_DTYPES)
+            raise corrupt(f"memory {self.id} holds θ of dtype {self.theta_dtype!r}; this service reads {known}")
+        itemsize = THETA_DTYPES[self.theta_dtype].itemsize
+        if len(self.theta) != itemsize * writable_floats:
+            needs, held = itemsize * writable_floats, len(self.theta)
             raise corrupt(
-                f"memory {self.id} holds {len(self.theta)} bytes of θ; model {self.model} needs {4 * writable_floats}"
+                f"memory {self.id} holds {held} bytes of {self.theta_dtype} θ; model {self.model} needs {needs}"
             )
-        theta = np.frombuffer(self.theta, dtype="<f4")
+        theta = from_bytes(self.theta, self.theta_dtype).numpy()  # type: ignore[arg-type]
         if not np.isfinite(theta).all():
             raise corrupt(f"memory {self.id} holds non-finite θ values")
         return theta
@@ -337,6 +346,7 @@ def parse_memory(memory_id: str, fields: dict[str, bytes]) -> StoredMemory | Non
             recall_error=orjson.loads(fields["recall_error"]),
             metadata=orjson.loads(fields["metadata"]),
             theta=fields.get("theta", b""),
+            theta_dtype=fields.get("theta_dtype", b"float32").decode(),
         )
     except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise corrupt(f"memory {memory_id} is stored in an unreadable form ({type(exc).__name__}: {exc})") from exc
@@ -452,6 +462,7 @@ class MemoryStore:
         keys = TenantKeys(tenant)
         fields: dict[str, Any] = {
             "theta": memory.theta,
+            "theta_dtype": memory.theta_dtype,
             "model": memory.model,
             "checkpoint_hash": memory.checkpoint_hash,
             "num_patterns": memory.num_patterns,

@@ -153,6 +153,8 @@ CORRUPTIONS = [
     ("theta", b"\x00" * 12, "12 bytes"),  # truncated
     ("theta", np.full(P, np.nan, dtype="<f4").tobytes(), "non-finite"),
     ("theta", np.r_[np.ones(P - 1), np.inf].astype("<f4").tobytes(), "non-finite"),
+    ("theta_dtype", b"float64", "dtype 'float64'"),  # not a dtype the service writes
+    ("theta_dtype", b"float16", "bytes of float16"),  # float32 bytes labelled as float16: twice the length
     ("created_at", b"yesterday", "unreadable"),
     ("recall_error", b"{not json", "unreadable"),
 ]
