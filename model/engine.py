@@ -24,6 +24,7 @@ from model.energy import FCEnergy
 from model.graphs import GraphedReader, GraphedWriter
 from model.memory import EnergyMemory, ReadTrace
 from model.tasks import masked_mean
+from model.theta_precision import ThetaDtype, at_rest
 
 # Patterns per memory the write-time self-check reads back for each corruption after the standard one.
 SELF_CHECK_SAMPLE = 16
@@ -91,11 +92,18 @@ class Engine:
     """Batched write / read / self-check for one trained EnergyMemory on one device."""
 
     def __init__(
-        self, memory: EnergyMemory, weights_hash: str, device: str | torch.device = "cpu", mode: str = "eager"
+        self,
+        memory: EnergyMemory,
+        weights_hash: str,
+        device: str | torch.device = "cpu",
+        mode: str = "eager",
+        theta_dtype: ThetaDtype = "float32",
     ) -> None:
         """mode: "eager", "graph" (CUDA-graph replay of writes and reads, bucket-padded; CUDA and the FC
-        energy only) or "auto" (graph where possible, else eager)."""
+        energy only) or "auto" (graph where possible, else eager). theta_dtype: the precision θ is kept at
+        between a write and its reads (model.theta_precision); writes return θ rounded to it."""
         self.device = resolve_device(device)
+        self.theta_dtype = theta_dtype
         self.memory = memory.to(self.device).eval().requires_grad_(False)
         self.config: ModelConfig = memory.config
         self.domain = domain_of(self.config)
@@ -127,18 +135,26 @@ class Engine:
         self._graphed_writes = GraphedWriter(self.memory, self.device) if graphed else None
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "auto", mode: str = "eager") -> Engine:
-        return cls(load_checkpoint(path), checkpoint_hash(path), device, mode)
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        device: str | torch.device = "auto",
+        mode: str = "eager",
+        theta_dtype: ThetaDtype = "float32",
+    ) -> Engine:
+        return cls(load_checkpoint(path), checkpoint_hash(path), device, mode, theta_dtype)
 
     def write(self, X: Tensor, pattern_mask: Tensor | None = None) -> Tensor:
-        """X: [B, N, *S], pattern_mask: [B, N] bool or None -> θ: [B, P]."""
+        """X: [B, N, *S], pattern_mask: [B, N] bool or None -> θ: [B, P], at the engine's θ precision."""
         X = X.to(self.device, torch.float32)
         if pattern_mask is not None:
             pattern_mask = pattern_mask.to(self.device, torch.bool)
         with torch.no_grad():
             if self._graphed_writes is not None:
-                return self._graphed_writes.write(X, pattern_mask)
-            return self.memory.write(X, pattern_mask)
+                theta = self._graphed_writes.write(X, pattern_mask)
+            else:
+                theta = self.memory.write(X, pattern_mask)
+        return theta if self.theta_dtype == "float32" else at_rest(theta, self.theta_dtype)
 
     def read(self, theta: Tensor, Q: Tensor, known: Tensor | None = None, trace: bool = False) -> ReadResult:
         """θ: [B, P], Q: [B, M, *S], known: [B, M, *S] bool (clamped entries) or None.

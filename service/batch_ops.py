@@ -20,7 +20,7 @@ import torch
 
 from model.buckets import query_bucket
 from model.engine import Engine
-from model.theta_precision import ThetaDtype, at_rest, to_bytes
+from model.theta_precision import ThetaDtype, to_bytes
 from service.batcher import Batcher, BatchQueue, Op
 
 # The write-time self-check draws its distortions from this seed: the same patterns written alone always
@@ -66,9 +66,9 @@ class ReadOutcome:
     trace: ReadTraceOutcome | None = None
 
 
-def write_batch(engine: Engine, theta_dtype: ThetaDtype, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
-    """B writes -> B θ (as stored: `theta_dtype`) and write-time self-check errors, in one engine.write + one
-    engine.self_check of θ at that precision (what reads of the stored memory will use)."""
+def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
+    """B writes -> B θ (at the engine's θ precision, as stored) and write-time self-check errors, in one
+    engine.write + one engine.self_check."""
     start = time.perf_counter()
     shape = engine.info.input_shape
     counts = [len(job.patterns) for job in jobs]
@@ -76,14 +76,14 @@ def write_batch(engine: Engine, theta_dtype: ThetaDtype, jobs: Sequence[WriteJob
     for b, job in enumerate(jobs):
         X[b, : counts[b]] = torch.from_numpy(job.patterns).view(counts[b], *shape)
     mask = torch.arange(max(counts)) < torch.tensor(counts)[:, None]  # [B, N]
-    theta = at_rest(engine.write(X, mask), theta_dtype)  # [B, P]
+    theta = engine.write(X, mask)  # [B, P]
     generator = torch.Generator().manual_seed(SELF_CHECK_SEED)
     checked = engine.self_check(theta, X, mask, generator)
     errors = {name: e.cpu().tolist() for name, e in checked.items()}  # {family: [B]}
-    thetas = to_bytes(theta, theta_dtype)
+    thetas = to_bytes(theta, engine.theta_dtype)
     engine_ms = 1000.0 * (time.perf_counter() - start)
     return [
-        WriteOutcome(thetas[b], theta_dtype, {name: float(e[b]) for name, e in errors.items()}, engine_ms)
+        WriteOutcome(thetas[b], engine.theta_dtype, {name: float(e[b]) for name, e in errors.items()}, engine_ms)
         for b in range(len(jobs))
     ]
 
@@ -151,8 +151,8 @@ class ModelQueues:
     read: BatchQueue[ReadJob, ReadOutcome]
 
     @classmethod
-    def add(cls, batcher: Batcher, name: str, engine: Engine, theta_dtype: ThetaDtype) -> ModelQueues:
+    def add(cls, batcher: Batcher, name: str, engine: Engine) -> ModelQueues:
         return cls(
-            batcher.add(name, Op.WRITE, partial(write_batch, engine, theta_dtype)),
+            batcher.add(name, Op.WRITE, partial(write_batch, engine)),
             batcher.add(name, Op.READ, partial(read_batch, engine)),
         )

@@ -124,7 +124,7 @@ class ModelRegistry:
         return registry
 
     def _load_engine(self, version: ModelVersion) -> None:
-        version.engine = Engine.from_checkpoint(version.directory, self.device, self.mode)
+        version.engine = Engine.from_checkpoint(version.directory, self.device, self.mode, self.theta_dtype)
         info = version.engine.info
         log.info(
             "loaded model %s version %s from %s on %s (%s)",
@@ -139,7 +139,7 @@ class ModelRegistry:
         """Give every loaded version its batch queues (in the event loop, once the batcher exists)."""
         self.batcher = batcher
         for version in self.loaded():
-            version.queues = ModelQueues.add(batcher, version.model, version.engine, self.theta_dtype)
+            version.queues = ModelQueues.add(batcher, version.model, version.engine)
 
     def loaded(self) -> list[ModelVersion]:
         return [v for versions in self.models.values() for v in versions if v.engine is not None]
@@ -197,7 +197,7 @@ class ModelRegistry:
                 message = f"version {version.label} of {version.model} cannot be loaded; it may have been retired"
                 raise ApiError(503, "unavailable", message) from exc
             assert self.batcher is not None and version.engine is not None
-            version.queues = ModelQueues.add(self.batcher, version.model, version.engine, self.theta_dtype)
+            version.queues = ModelQueues.add(self.batcher, version.model, version.engine)
         await self._unload_idle_old_versions()
 
     async def _unload_idle_old_versions(self) -> None:
