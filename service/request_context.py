@@ -84,17 +84,18 @@ class RequestRecord:
         header = (REQUEST_ID_HEADER, facts.request_id.encode("ascii"))
         token = _current.set(facts)
 
-        async def identified_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                facts.status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
+        recorded = False
 
-        try:
-            await self.app(scope, receive, identified_send)
-        finally:
+        def record() -> None:
+            """Count and log the request once: before its last byte is sent (so a client that has the answer
+            finds it counted), or when it ends without one."""
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             route = scope.get("route")
-            facts.route = getattr(route, "path", None) or "unmatched"
+            # a route's template; a mounted app (the demo page's files) by its mount path
+            facts.route = getattr(route, "path", None) or scope.get("root_path") or "unmatched"
             facts.status = facts.status or 500
             elapsed = time.monotonic() - start
             facts.latency_ms = round(1000 * elapsed, 3)
@@ -113,4 +114,17 @@ class RequestRecord:
                     facts.batch_size,
                     extra=asdict(facts),
                 )
+
+        async def identified_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                facts.status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, identified_send)
+        finally:
+            record()
             _current.reset(token)

@@ -127,8 +127,10 @@ def test_metrics_contract_and_preinitialised_series(make_server) -> None:
 def test_route_template_labels(server, client: EBMMClient, bits) -> None:
     memory = client.write("tiny", bits.patterns(2))
     client.retrieve(memory.id, bits.patterns(1))
+    httpx.get(f"{server.url}/demo/demo.js")  # a file of the mounted demo page: labelled by its mount
     text = client.metrics()
     assert 'route="/memories/{memory_id}/retrieve"' in text and memory.id not in text
+    assert 'route="/demo"' in text and "demo.js" not in text
 
 
 def test_openapi_spec_has_not_drifted(tmp_path: Path) -> None:
