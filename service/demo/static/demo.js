@@ -509,8 +509,10 @@ function renderMemories(selected = $("memory").value) {
   $("memories").replaceChildren(...list);
   $("no-memories").hidden = list.length > 0;
   $("more-memories").hidden = !state.nextCursor;
+  const count = state.memories.length;
+  const more = state.nextCursor ? "; more follow" : "";
   $("memories-summary").textContent = model
-    ? `${state.memories.length} memories of ${model.name} listed, newest first${state.nextCursor ? "; more follow" : ""}.`
+    ? `${count} ${count === 1 ? "memory" : "memories"} of ${model.name} listed, newest first${more}.`
     : "";
   renderItems();
 }
@@ -659,7 +661,11 @@ async function restore() {
 }
 
 function distance(a, b, model) {
-  if (isBinary(model)) return `${a.filter((x, i) => Math.sign(x) !== b[i]).length} wrong bits`;
+  if (isBinary(model)) {
+    const wrong = a.filter((x, i) => x !== 0 && Math.sign(x) !== b[i]).length;
+    const unknown = a.filter((x) => x === 0).length;
+    return unknown ? `${wrong} wrong and ${unknown} unknown bits` : `${wrong} wrong bits`;
+  }
   const mse = a.reduce((sum, x, i) => sum + (x - b[i]) ** 2, 0) / a.length;
   return `MSE ${mse.toFixed(4)}`;
 }
