@@ -447,6 +447,7 @@ async function fetchMemories(cursor) {
 // a memory this tab just wrote, listed even if the first page is already full of newer ones.
 async function reloadMemories(selected = $("memory").value, written = null) {
   const model = state.model;
+  if (!model) throw new Error("no model to list the memories of: connect first");
   state.memories = [];
   state.nextCursor = null;
   renderMemories(selected);
@@ -517,20 +518,26 @@ function renderMemories(selected = $("memory").value) {
   renderItems();
 }
 
-async function deleteMemory(id) {
-  const drop = () => {
-    state.memories = state.memories.filter((m) => m.id !== id);
-    delete state.patterns[id];
-    savePatterns();
-    renderMemories();
-  };
+function dropMemory(id) {
+  state.memories = state.memories.filter((m) => m.id !== id);
+  delete state.patterns[id];
+  savePatterns();
+  renderMemories();
+}
+
+// Runs a call about memory `id`; a 404 (expired, or deleted elsewhere) also takes it off the list.
+async function aboutMemory(id, call) {
   try {
-    await api("DELETE", `/memories/${encodeURIComponent(id)}`);
+    return await call();
   } catch (error) {
-    if (error.message.startsWith("404")) drop(); // expired or deleted elsewhere: gone either way
+    if (error.message.startsWith("404")) dropMemory(id);
     throw error;
   }
-  drop();
+}
+
+async function deleteMemory(id) {
+  await aboutMemory(id, () => api("DELETE", `/memories/${encodeURIComponent(id)}`));
+  dropMemory(id);
 }
 
 // ---------------------------------------------------------------- corrupting a stored item
@@ -645,7 +652,9 @@ async function restore() {
   const body = { queries: [state.query.values], trace: true };
   if (state.query.known) body.known_mask = [state.query.known];
   if (state.query.noisy) body.noisy = true;
-  const answer = await api("POST", `/memories/${encodeURIComponent(memory.id)}/retrieve`, body);
+  const answer = await aboutMemory(memory.id, () =>
+    api("POST", `/memories/${encodeURIComponent(memory.id)}/retrieve`, body),
+  );
   stop();
   state.result = {
     query: state.query,

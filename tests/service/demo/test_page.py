@@ -65,6 +65,15 @@ def shown(page, element_id: str) -> np.ndarray:
     return np.asarray(json.loads(page.locator(f"#{element_id}").text_content()), dtype=np.float32)
 
 
+def stored_id(page) -> str:
+    """The id of the memory the page just wrote, once the page has it selected (it is listed newest first)."""
+    expect(page.locator("#stored")).to_contain_text("Stored memory")
+    memory_id = re.search(r"Stored memory ([\w-]+):", page.text_content("#stored")).group(1)
+    expect(page.locator("#memory")).to_have_value(memory_id)
+    expect(page.locator("#memories li").first).to_contain_text(memory_id)
+    return memory_id
+
+
 def select_button(page, memory_id: str):
     return page.locator(f"#memories button[aria-label='Select memory {memory_id}']")
 
@@ -94,11 +103,8 @@ def test_the_page_stores_corrupts_and_restores_with_the_engines_answer(server, p
     page.click("#add")
     expect(page.locator("#set li")).to_have_count(6)
     page.click("#store")
-    expect(page.locator("#stored")).to_contain_text("Stored memory")
+    memory_id = stored_id(page)
     expect(page.locator("#stored")).to_contain_text("error_bits (erase 8 of 32 entries)")
-    memory_id = re.search(r"Stored memory ([\w-]+):", page.text_content("#stored")).group(1)
-    expect(page.locator("#memory")).to_have_value(memory_id)  # what the page wrote is selected
-    expect(page.locator("#memories li").first).to_contain_text(memory_id)  # newest first
     expect(select_button(page, earlier)).to_have_count(1)
     expect(page.locator("#items-hint")).to_have_text("Pick the stored item to corrupt:")
     with server.client() as client:
@@ -166,8 +172,8 @@ def test_without_auth_images_are_drawn_uploaded_and_occluded_by_keyboard(make_se
         assert "mean value 1.000" in page.locator("#set li:nth-child(5) canvas").get_attribute("aria-label")
 
         page.click("#store")
+        memory_id = stored_id(page)
         expect(page.locator("#stored")).to_contain_text("mse (occlude a 4x4 block)")
-        memory_id = page.input_value("#memory")
         page.select_option("#corruption", "occlude")
         page.focus("#query")
         for key in ("ArrowRight", "ArrowRight", "ArrowDown"):
