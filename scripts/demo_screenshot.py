@@ -1,6 +1,6 @@
 """Takes the README's screenshot of the demo page (docs/demo.png): serves the shipped checkpoints with `ebmm serve`
-(auth off, a throw-away data dir), then has headless chromium store 8 test digits in `digits-conv`, occlude one
-and restore it.
+(auth off, a throw-away data dir), then has headless chromium store 16 random patterns in `binary128`, erase
+half the bits of one (the corruption and strength the model was meta-trained on) and restore it.
 
     .venv/bin/python scripts/demo_screenshot.py            # needs /usr/bin/chromium (scripts/ensure-browser.sh)
 """
@@ -18,7 +18,9 @@ from playwright.sync_api import expect, sync_playwright
 from service.serve_process import ServeProcess
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "demo.png"
-MODEL = "digits-conv"
+MODEL = "binary128"
+PATTERNS = 16  # of the model's 96: the erasures it was trained on restore exactly at this load
+ITEM = 3
 
 
 def main() -> None:
@@ -30,16 +32,15 @@ def main() -> None:
             page.goto(f"{server.url}/demo/")
             expect(page.locator(f"#model option[value='{MODEL}']")).to_have_count(1)
             page.select_option("#model", MODEL)
-            page.fill("#count", "8")
+            page.fill("#count", str(PATTERNS))
             page.click("#add")
             page.click("#store")
             expect(page.locator("#stored")).to_contain_text("Stored memory")
-            page.click("#items li:nth-child(3) button")
-            page.focus("#query")
-            for key in ("ArrowRight", "ArrowRight", "ArrowDown", "ArrowDown"):
-                page.keyboard.press(key)
+            page.click(f"#items li:nth-child({ITEM}) button")
+            page.select_option("#corruption", "erase")  # at the model's standard strength, which the page fills in
             page.click("#retrieve")
             expect(page.locator("#step-caption")).to_contain_text(re.compile(r"Step (\d+) of \1:"), timeout=30_000)
+            print(page.text_content("#verdict"))
             shot = page.screenshot(full_page=True)
             browser.close()
     image = Image.open(io.BytesIO(shot)).convert("RGB").quantize(colors=64)

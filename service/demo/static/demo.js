@@ -1,9 +1,12 @@
 // The EBMM demo page: pick a model, build a set, store it, corrupt an item, restore it and play the read.
-// Plain browser JavaScript, no dependencies. It talks only to this origin's API: GET /models, POST /memories,
-// POST /memories/{id}/retrieve (with "trace": true), DELETE /memories/{id}, and GET /demo/digits.
+// Plain browser JavaScript, no dependencies. It talks only to this origin's API: GET /models, GET /memories (the
+// selected model's memories, newest first, page by page), POST /memories, POST /memories/{id}/retrieve (with
+// "trace": true), DELETE /memories/{id}, and GET /demo/digits.
 
 const KEY_STORE = "ebmm.apiKey";
-const MEMORY_STORE = "ebmm.memories"; // the memories this tab wrote: [{id, model, patterns, ...}]
+const PATTERN_STORE = "ebmm.patterns"; // the patterns of the memories this tab wrote, by id (the service keeps θ)
+const PAGE_SIZE = 20; // memories per GET /memories
+const PAGE_CALLS = 10; // GET /memories calls at most per page shown (a page filtered by model may be empty)
 const TTL_SECONDS = 24 * 3600; // demo memories expire after a day
 const UNKNOWN_RGB = [230, 140, 40]; // how entries marked unknown are painted
 const PLAY_MS = 3000; // a read plays in about this long, at most STEP_MS per step
@@ -16,7 +19,9 @@ const state = {
   model: null,
   set: [], // patterns to store: arrays of input_dim numbers
   digits: null, // {shape, images} from /demo/digits, fetched once
-  memories: loadMemories(),
+  memories: [], // the selected model's memories as GET /memories lists them, newest first
+  nextCursor: null, // of the next page; null: all listed
+  patterns: loadPatterns(), // id -> the patterns this tab wrote there
   item: 0, // the stored item being corrupted
   seed: 1, // of the random corruption
   block: { row: 0, col: 0 }, // top-left of the occlusion block
@@ -272,15 +277,17 @@ async function loadModels() {
   select.replaceChildren(...models.map((m) => new Option(`${m.name} (${m.domain}, ${m.input_shape.join("×")})`, m.name)));
   const previous = sessionStorage.getItem("ebmm.model");
   if (models.some((m) => m.name === previous)) select.value = previous;
-  selectModel();
+  await selectModel();
 }
 
-function selectModel() {
+async function selectModel() {
   const model = state.models.find((m) => m.name === $("model").value);
   if (!model) return;
   sessionStorage.setItem("ebmm.model", model.name);
   state.model = model;
   state.set = [];
+  state.memories = []; // until the service lists this model's
+  state.nextCursor = null;
   $("model-info").textContent =
     `${model.name}: ${model.kind} energy, ${model.domain} patterns of ${model.input_dim} numbers ` +
     `(${model.input_shape.join("×")}, values ${model.value_range.join(" to ")}), up to ${model.max_patterns} ` +
@@ -295,7 +302,7 @@ function selectModel() {
   );
   selectCorruption();
   renderSet();
-  renderMemories();
+  await reloadMemories();
 }
 
 // ---------------------------------------------------------------- building and storing a set
@@ -366,6 +373,7 @@ function renderSet() {
     ? `The set holds ${state.set.length} of at most ${model.max_patterns} patterns.`
     : "The set is empty.";
   $("store").disabled = state.set.length === 0;
+  renderItems(); // a memory written elsewhere is read with the set's patterns
 }
 
 // Gallery pictures are shown at a third of the main size.
@@ -385,8 +393,8 @@ async function storeSet() {
     metadata: { source: "demo page" },
   });
   const roundTrip = performance.now() - start;
-  state.memories.unshift({ ...memory, patterns: state.set });
-  saveMemories();
+  state.patterns[memory.id] = state.set;
+  savePatterns();
   state.set = [];
   renderSet();
   const error = memory.recall_error;
@@ -396,91 +404,178 @@ async function storeSet() {
     `${error.metric} (${error.distortion})${others ? `; ${others}` : ""}. ` +
     `Write ${memory.write_ms.toFixed(1)} ms in the engine, ${roundTrip.toFixed(0)} ms round trip.`;
   state.item = 0;
-  renderMemories(memory.id);
+  await reloadMemories(memory.id, memory);
 }
 
 const format = (x) => (Math.abs(x) >= 0.01 || x === 0 ? x.toFixed(2) : x.toExponential(2));
 
-// ---------------------------------------------------------------- memories of this session
+// ---------------------------------------------------------------- the model's memories, listed by the service
 
-function loadMemories() {
+function loadPatterns() {
   try {
-    return JSON.parse(sessionStorage.getItem(MEMORY_STORE)) || [];
+    return JSON.parse(sessionStorage.getItem(PATTERN_STORE)) || {};
   } catch {
-    return [];
+    return {};
   }
 }
 
-function saveMemories() {
-  sessionStorage.setItem(MEMORY_STORE, JSON.stringify(state.memories));
+function savePatterns() {
+  sessionStorage.setItem(PATTERN_STORE, JSON.stringify(state.patterns));
 }
 
 function currentMemory() {
   return state.memories.find((m) => m.id === $("memory").value) || null;
 }
 
-// Lists the session's memories and offers those of the selected model to corrupt (`selected` first, else the
-// one already chosen).
+// The next memories of the selected model (newest first) from GET /memories, from `cursor` (null: the newest).
+// A page filtered by model may come back empty with more to follow: follow next_cursor a few times.
+async function fetchMemories(cursor) {
+  const found = [];
+  let next = cursor;
+  for (let call = 0; call < PAGE_CALLS; call += 1) {
+    const query = new URLSearchParams({ limit: String(PAGE_SIZE), model: state.model.name });
+    if (next) query.set("cursor", next);
+    const page = await api("GET", `/memories?${query}`);
+    found.push(...page.memories);
+    next = page.next_cursor;
+    if (found.length || !next) break;
+  }
+  return { found, next };
+}
+
+// Lists the selected model's newest memories again, selecting `selected` (else the one already chosen). `written`:
+// a memory this tab just wrote, listed even if the first page is already full of newer ones.
+async function reloadMemories(selected = $("memory").value, written = null) {
+  const model = state.model;
+  if (!model) throw new Error("no model to list the memories of: connect first");
+  state.memories = [];
+  state.nextCursor = null;
+  renderMemories(selected);
+  const { found, next } = await fetchMemories(null);
+  if (state.model !== model) return; // another model was picked meanwhile
+  state.memories = found;
+  if (written && !found.some((m) => m.id === written.id)) state.memories.unshift(written);
+  state.nextCursor = next;
+  renderMemories(selected);
+}
+
+async function moreMemories() {
+  const model = state.model;
+  const { found, next } = await fetchMemories(state.nextCursor);
+  if (state.model !== model) return;
+  const listed = new Set(state.memories.map((m) => m.id));
+  const added = found.filter((m) => !listed.has(m.id));
+  state.memories.push(...added);
+  state.nextCursor = next;
+  renderMemories();
+  // the keyboard goes on from the first memory this added (the "More" button may be gone)
+  if (added.length) $("memories").querySelector(`button[aria-label='Select memory ${added[0].id}']`).focus();
+}
+
+// Shows the listed memories and offers them to corrupt (`selected` first, else the one already chosen).
 function renderMemories(selected = $("memory").value) {
   const model = state.model;
+  $("memory").replaceChildren(
+    ...state.memories.map((m) => new Option(`${m.id} (${m.num_patterns} patterns)`, m.id)),
+  );
+  if (state.memories.some((m) => m.id === selected)) $("memory").value = selected;
   const list = state.memories.map((memory) => {
     const item = document.createElement("li");
     const text = document.createElement("span");
     const error = memory.recall_error;
+    const expires = memory.expires_at ? `, expires ${new Date(memory.expires_at * 1000).toLocaleString()}` : "";
+    const held = state.patterns[memory.id] ? "written by this tab" : "written elsewhere (patterns not in this tab)";
     text.textContent =
-      `${memory.id} · ${memory.model} · ${memory.num_patterns} patterns · recall error ` +
-      `${format(error.mean)} ${error.metric} · stored ${new Date(memory.created_at * 1000).toLocaleTimeString()} `;
+      `${memory.id} · ${memory.num_patterns} patterns · recall error ${format(error.mean)} ${error.metric} · ` +
+      `stored ${new Date(memory.created_at * 1000).toLocaleString()}${expires} · ${held} `;
+    const use = document.createElement("button");
+    use.type = "button";
+    use.textContent = "Select";
+    use.setAttribute("aria-label", `Select memory ${memory.id}`);
+    use.setAttribute("aria-pressed", String(memory.id === $("memory").value));
+    use.addEventListener("click", () => {
+      $("memory").value = memory.id;
+      state.item = 0;
+      renderMemories();
+      $("memory").focus();
+    });
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "Delete";
     remove.setAttribute("aria-label", `Delete memory ${memory.id}`);
     remove.addEventListener("click", guarded(() => deleteMemory(memory.id)));
-    item.append(text, remove);
+    item.append(text, use, remove);
     return item;
   });
   $("memories").replaceChildren(...list);
   $("no-memories").hidden = list.length > 0;
-  const mine = state.memories.filter((m) => model && m.model === model.name);
-  $("memory").replaceChildren(
-    ...mine.map((m) => new Option(`${m.id} (${m.num_patterns} patterns)`, m.id)),
-  );
-  if (mine.some((m) => m.id === selected)) $("memory").value = selected;
+  $("more-memories").hidden = !state.nextCursor;
+  const count = state.memories.length;
+  const more = state.nextCursor ? "; more follow" : "";
+  $("memories-summary").textContent = model
+    ? `${count} ${count === 1 ? "memory" : "memories"} of ${model.name} listed, newest first${more}.`
+    : "";
   renderItems();
 }
 
-async function deleteMemory(id) {
-  const drop = () => {
-    state.memories = state.memories.filter((m) => m.id !== id);
-    saveMemories();
-    renderMemories();
-  };
+function dropMemory(id) {
+  state.memories = state.memories.filter((m) => m.id !== id);
+  delete state.patterns[id];
+  savePatterns();
+  renderMemories();
+}
+
+// Runs a call about memory `id`; a 404 (expired, or deleted elsewhere) also takes it off the list.
+async function aboutMemory(id, call) {
   try {
-    await api("DELETE", `/memories/${encodeURIComponent(id)}`);
+    return await call();
   } catch (error) {
-    if (error.message.startsWith("404")) drop(); // expired or deleted elsewhere: gone either way
+    if (error.message.startsWith("404")) dropMemory(id);
     throw error;
   }
-  drop();
+}
+
+async function deleteMemory(id) {
+  await aboutMemory(id, () => api("DELETE", `/memories/${encodeURIComponent(id)}`));
+  dropMemory(id);
 }
 
 // ---------------------------------------------------------------- corrupting a stored item
 
+// The patterns to corrupt for a memory: its own where this tab wrote it; else (the service keeps θ, not the
+// patterns) those of the set being built in section 2. {patterns, own}
+function sources(memory) {
+  const own = state.patterns[memory.id];
+  return own ? { patterns: own, own: true } : { patterns: state.set, own: false };
+}
+
+function itemsHint(memory, source) {
+  if (!memory) return "No memory of this model is listed yet: store a set above.";
+  if (source.own) return "Pick the stored item to corrupt:";
+  const elsewhere = "This tab did not write this memory, and the service keeps only its weights, not the patterns";
+  return source.patterns.length
+    ? `${elsewhere}: pick a pattern of the set above (section 2) to corrupt.`
+    : `${elsewhere}: add patterns to the set above (section 2), for instance those that were stored, to corrupt one.`;
+}
+
 function renderItems() {
   const memory = currentMemory();
   const model = state.model;
-  if (!memory) {
+  const source = memory ? sources(memory) : { patterns: [], own: false };
+  $("items-hint").textContent = itemsHint(memory, source);
+  if (!source.patterns.length) {
     $("items").replaceChildren();
     state.query = null;
     $("retrieve").disabled = true;
     return;
   }
-  state.item = Math.min(state.item, memory.patterns.length - 1);
-  const buttons = memory.patterns.map((pattern, index) => {
+  state.item = Math.min(state.item, source.patterns.length - 1);
+  const buttons = source.patterns.map((pattern, index) => {
     const item = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
     button.setAttribute("aria-pressed", String(index === state.item));
-    button.setAttribute("aria-label", `Item ${index + 1}`);
+    button.setAttribute("aria-label", `Item ${index + 1}: ${describe(pattern, model, null)}`);
     const canvas = document.createElement("canvas");
     paint(canvas, pattern, model);
     canvas.removeAttribute("aria-label");
@@ -514,7 +609,8 @@ function renderQuery() {
   const memory = currentMemory();
   if (!memory || !state.model) return;
   const model = state.model;
-  const original = memory.patterns[state.item];
+  const original = sources(memory).patterns[state.item];
+  if (!original) return;
   const strength = Math.max(0, Number($("strength").value) || 0);
   const [, height, width] = grid(model);
   const side = Math.min(Math.round(strength), height, width);
@@ -552,38 +648,49 @@ function keyBlock(event) {
 async function restore() {
   const memory = currentMemory();
   if (!memory || !state.query) throw new Error("store a set and pick an item first");
+  const source = sources(memory);
   const body = { queries: [state.query.values], trace: true };
   if (state.query.known) body.known_mask = [state.query.known];
   if (state.query.noisy) body.noisy = true;
-  const answer = await api("POST", `/memories/${encodeURIComponent(memory.id)}/retrieve`, body);
+  const answer = await aboutMemory(memory.id, () =>
+    api("POST", `/memories/${encodeURIComponent(memory.id)}/retrieve`, body),
+  );
   stop();
   state.result = {
     query: state.query,
     answer: answer.patterns[0],
     energy: answer.energies[0],
     trace: answer.trace[0],
-    original: memory.patterns[state.item],
+    original: source.patterns[state.item],
+    // what the answer is compared with: a stored item, or a pattern of the set (maybe never stored there)
+    originalName: source.own ? "original" : "pattern of the set",
   };
   renderResult();
   play();
 }
 
 function distance(a, b, model) {
-  if (isBinary(model)) return `${a.filter((x, i) => Math.sign(x) !== b[i]).length} wrong bits`;
+  if (isBinary(model)) {
+    const wrong = a.filter((x, i) => x !== 0 && Math.sign(x) !== b[i]).length;
+    const unknown = a.filter((x) => x === 0).length;
+    return unknown ? `${wrong} wrong and ${unknown} unknown bits` : `${wrong} wrong bits`;
+  }
   const mse = a.reduce((sum, x, i) => sum + (x - b[i]) ** 2, 0) / a.length;
   return `MSE ${mse.toFixed(4)}`;
 }
 
 function renderResult() {
-  const { query, answer, original, trace } = state.result;
+  const { query, answer, original, originalName, trace } = state.result;
   const model = state.model;
+  const originalTitle = originalName[0].toUpperCase() + originalName.slice(1);
   paint($("result-query"), query.values, model, query.unknown, "Query");
   paint($("answer"), answer, model, null, "Answer");
-  paint($("original"), original, model, null, "Original");
+  paint($("original"), original, model, null, originalTitle);
+  $("original-caption").textContent = originalTitle;
   $("query-values").textContent = JSON.stringify(query.values);
   $("answer-values").textContent = JSON.stringify(answer);
   $("verdict").textContent =
-    `The answer is ${distance(answer, original, model)} from the original (the query was ` +
+    `The answer is ${distance(answer, original, model)} from the ${originalName} (the query was ` +
     `${distance(query.values, original, model)} from it); energy ${format(state.result.energy)}, ` +
     `${trace.states.length - 1} steps of descent${trace.rounds > 1 ? ` in ${trace.rounds} rounds` : ""}.`;
   $("step-slider").max = trace.states.length - 1;
@@ -717,7 +824,7 @@ function start() {
   $("api-key").addEventListener("keydown", (event) => {
     if (event.key === "Enter") $("use-key").click();
   });
-  $("model").addEventListener("change", () => selectModel());
+  $("model").addEventListener("change", guarded(selectModel));
   $("add").addEventListener("click", guarded(addPatterns));
   $("clear-set").addEventListener("click", () => {
     state.set = [];
@@ -727,8 +834,10 @@ function start() {
   $("store").addEventListener("click", guarded(storeSet));
   $("memory").addEventListener("change", () => {
     state.item = 0;
-    renderItems();
+    renderMemories();
   });
+  $("more-memories").addEventListener("click", guarded(moreMemories));
+  $("refresh-memories").addEventListener("click", guarded(() => reloadMemories()));
   $("corruption").addEventListener("change", selectCorruption);
   $("strength").addEventListener("input", renderQuery);
   $("reroll").addEventListener("click", () => {
