@@ -276,6 +276,8 @@ def run_load_bench(
         raise ValueError(f"every connection count must be at least --threads ({threads})")
     used, reason = choose_generator(generator)
     with ExitStack() as stack:
+        # the compare ref first: a bad ref fails before any server starts
+        compare_checkout = stack.enter_context(git_worktree(compare_ref)) if compare_ref is not None else None
         targets = []
         if url is not None:
             targets.append(Target("A", url, _check_loopback(url), os.environ.get("EBMM_API_KEY")))
@@ -285,8 +287,8 @@ def run_load_bench(
         if compare_url is not None:
             compare_key = os.environ.get("EBMM_COMPARE_API_KEY", os.environ.get("EBMM_API_KEY"))
             targets.append(Target("B", compare_url, _check_loopback(compare_url), compare_key))
-        elif compare_ref is not None:
-            checkout, commit = stack.enter_context(git_worktree(compare_ref))
+        elif compare_checkout is not None:
+            checkout, commit = compare_checkout
             started, key = stack.enter_context(started_server(root=checkout))
             targets.append(Target("B", f"git {compare_ref} ({commit[:12]})", started, key))
         clients = [stack.enter_context(EBMMClient(t.url, api_key=t.api_key, timeout=120)) for t in targets]
