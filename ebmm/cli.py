@@ -427,6 +427,9 @@ def bench_load_command(
     except SpotCheckFailed as failure:
         console.print(f"[red]spot check failed: {failure}")
         raise typer.Exit(1) from failure
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from error
     console.print(f"generator: {result['generator']} ({result['generator_reason']})")
     console.print(load_table(result))
     console.print(ratio_table(result))

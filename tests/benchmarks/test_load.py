@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from typer.testing import CliRunner
 
 from benchmarks.load import Target, draw_workload, git_worktree, prepare, run_cell, run_load_bench
 from benchmarks.spot_check import SpotCheckFailed
 from benchmarks.wrk_driver import Request, encode_requests, parse_result, run_wrk_cell, wrk_binary
+from ebmm.cli import app
 from ebmm_client import EBMMClient
 from service import serve_process
 from service.serve_process import ROOT
@@ -141,6 +143,27 @@ def test_httpx_fallback_when_wrk_is_missing(server, monkeypatch: pytest.MonkeyPa
     for cell in result["servers"][0]["cells"]:
         assert cell["requests"] > 0 and cell["non_2xx"] == 0
         assert 0 < cell["p50_ms"] <= cell["p90_ms"] <= cell["p99_ms"]
+
+
+def test_cli_writes_the_report(server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`ebmm bench load` end to end: the table, and JSON with the command, generator and each server's cells."""
+    monkeypatch.setenv("EBMM_API_KEY", KEYS[TENANT])
+    out = tmp_path / "load.json"
+    args = ["bench", "load", "--url", server.url, "--connections", "2", "--duration", "1", "--memories", "2"]
+    result = CliRunner().invoke(app, [*args, "--model", BINARY, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "retrieve" in result.output and "retrieve/healthz c2" in result.output
+    report = orjson.loads(out.read_bytes())
+    assert report["generator"] == ("wrk" if wrk_binary() else "httpx") and report["compare"] is None
+    assert report["wrk_version"] is None or report["wrk_version"].startswith("wrk ")
+    assert [c["op"] for c in report["servers"][0]["cells"]] == ["healthz", "write", "retrieve"]
+
+
+def test_cli_refuses_bad_options_with_a_message(server) -> None:
+    bad = CliRunner().invoke(app, ["bench", "load", "--url", server.url, "--connections", "1", "--threads", "2"])
+    assert bad.exit_code == 2 and "at least --threads (2)" in bad.output
+    both = ["--compare-url", server.url, "--compare-ref", "HEAD"]
+    assert "not both" in CliRunner().invoke(app, ["bench", "load", "--url", server.url, *both]).output
 
 
 def test_only_loopback_targets() -> None:
