@@ -75,7 +75,7 @@ def started_server(root: Path = ROOT, extra_env: dict[str, str] | None = None) -
         settings = {
             "EBMM_DATA_DIR": data_dir,
             "EBMM_API_KEYS": f"{key_digest(api_key)}:bench",
-            "EBMM_CHECKPOINT_DIR": str(checkpoints if checkpoints.is_absolute() else Path.cwd() / checkpoints),
+            "EBMM_CHECKPOINT_DIR": str(ROOT / checkpoints),  # an absolute path stays as it is
             **(extra_env or {}),
         }
         with ServeProcess(settings, inherit_settings=True, root=root) as server:
