@@ -2,15 +2,15 @@
 
 Each server (the one at `url`, or an `ebmm serve` of this checkout started here) gets `memories` memories of
 N = 32 patterns, then for each connection count three cells of `seconds` each: GET /healthz (the HTTP stack's
-ceiling), POST /memories (N = 32, 64 pre-encoded bodies) and POST /memories/{id}/retrieve (one query with the
-model's standard corruption, 256 pre-encoded bodies spread over the memories). Each request is picked at random
-from its cell's list by the generator: `wrk` with `benchmarks/wrk/requests.lua` (a C load generator that leaves
-the CPU to the server), or the httpx fallback. A second server (`compare_url`, or `compare_ref`: that git ref
-checked out into a temporary worktree and served from there) runs the same cells, interleaved with the first
-(A, B, A, B, ...) so drift on a shared machine falls on both, and the report gives first / second ratios.
-Around each retrieve cell a spot check (benchmarks/spot_check.py) asks a few retrieves again: an answer
-different from before the load fails the run. A server started here gets a fresh API key; a given one is
-called with the key in EBMM_API_KEY (EBMM_COMPARE_API_KEY for the compare server, default the same).
+ceiling), POST /memories (N = 32, 64 pre-encoded bodies) and POST /memories/{id}/retrieve (one query, for
+binary models with the standard erasure, 256 pre-encoded bodies spread over the memories). Each request is
+picked at random from its cell's list by the generator: `wrk` with `benchmarks/wrk/requests.lua` (a C load
+generator that leaves the CPU to the server), or the httpx fallback. A second server (`compare_url`, or
+`compare_ref`: that git ref checked out into a temporary worktree and served from there) runs the same cells,
+interleaved with the first (A, B, A, B, ...) so drift on a shared machine falls on both, and the report gives
+first / second ratios. Around each retrieve cell a spot check (benchmarks/spot_check.py) asks a few retrieves
+again: an answer different from before the load fails the run. A server started here gets a fresh API key; a
+given one is called with the key in EBMM_API_KEY (EBMM_COMPARE_API_KEY for the compare server, default the same).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class Target:
 
 
 @contextmanager
-def started_server(root: Path = ROOT, extra_env: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
+def started_server(root: Path = ROOT) -> Iterator[tuple[str, str]]:
     """`ebmm serve` of the checkout at `root` on a free loopback port with its own embedded Redis, serving this
     checkout's checkpoints (unless EBMM_CHECKPOINT_DIR says otherwise); yields its URL and API key."""
     api_key = secrets.token_urlsafe(32)
@@ -76,7 +76,6 @@ def started_server(root: Path = ROOT, extra_env: dict[str, str] | None = None) -
             "EBMM_DATA_DIR": data_dir,
             "EBMM_API_KEYS": f"{key_digest(api_key)}:bench",
             "EBMM_CHECKPOINT_DIR": str(ROOT / checkpoints),  # an absolute path stays as it is
-            **(extra_env or {}),
         }
         with ServeProcess(settings, inherit_settings=True, root=root) as server:
             yield server.url, api_key
@@ -123,8 +122,8 @@ class Workload:
 
 
 def draw_workload(info: ModelPublic, memories: int, seed: int = 0) -> Workload:
-    """Random patterns of the model's domain (N = 32, or its maximum), queries with its standard corruption
-    (binary: `distortion_size` entries erased)."""
+    """Random patterns of the model's domain (N = 32, or its maximum); queries with its standard corruption,
+    `distortion_size` entries erased, for binary models, and the stored pattern itself for image models."""
     rng = np.random.default_rng(seed)
     count = min(32, info.max_patterns)
 
