@@ -23,6 +23,7 @@ test: $(STAMP)
 	bash scripts/ensure-prometheus.sh
 	bash scripts/ensure-kubectl.sh
 	bash scripts/ensure-browser.sh
+	bash scripts/ensure-wrk.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

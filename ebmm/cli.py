@@ -390,18 +390,51 @@ def openapi(out: Annotated[Path, typer.Option(help="Where to write the spec.")] 
 
 @bench_app.command("load")
 def bench_load_command(
-    url: Annotated[str | None, typer.Option(help="A running server (loopback); default: start one per mode.")] = None,
-    concurrency: Annotated[str, typer.Option(help="Comma-separated concurrent clients.")] = "1,16,64",
-    duration: Annotated[float, typer.Option(help="Seconds per cell (at most 60).", max=60)] = 5.0,
+    url: Annotated[str | None, typer.Option(help="A running server (loopback); default: one of this checkout.")] = None,
+    compare_url: Annotated[str | None, typer.Option(help="A second running server (loopback) to compare with.")] = None,
+    compare_ref: Annotated[
+        str | None, typer.Option(help="Compare with this git ref (e.g. HEAD~1), served from a temporary worktree.")
+    ] = None,
+    connections: Annotated[str, typer.Option(help="Comma-separated open connections per cell.")] = "64",
+    duration: Annotated[int, typer.Option(help="Seconds per cell.", min=1, max=60)] = 5,
+    threads: Annotated[int, typer.Option(help="wrk threads (at most the smallest connection count).", min=1)] = 1,
+    memories: Annotated[int, typer.Option(help="Memories the retrieves spread over.", min=1)] = 64,
+    rounds: Annotated[int, typer.Option(help="Times the whole sequence of cells runs.", min=1)] = 1,
+    generator: Annotated[str, typer.Option(help="auto (wrk when installed, else httpx), wrk or httpx.")] = "auto",
     model: Annotated[str | None, typer.Option(help="Default: the first served binary model.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
-    """HTTP load: write / retrieve / healthz throughput and latency, with batching on and off."""
-    from benchmarks.load import load_table, run_load_bench
+    """HTTP load: /healthz, write and retrieve req/s and latency, optionally against a second server; answers
+    are spot-checked around each retrieve cell (a changed answer fails the run)."""
+    from benchmarks.load import load_table, ratio_table, run_load_bench
+    from benchmarks.spot_check import SpotCheckFailed
 
-    levels = tuple(int(c) for c in concurrency.split(","))
-    result = run_load_bench(url, levels, duration, model)
+    if generator not in ("auto", "wrk", "httpx"):
+        raise typer.BadParameter("auto, wrk or httpx", param_hint="--generator")
+    try:
+        result = run_load_bench(
+            url,
+            _counts(connections),
+            duration,
+            model,
+            threads=threads,
+            memories=memories,
+            rounds=rounds,
+            generator=generator,  # type: ignore[arg-type]
+            compare_url=compare_url,
+            compare_ref=compare_ref,
+        )
+    except SpotCheckFailed as failure:
+        console.print(f"[red]spot check failed: {failure}")
+        raise typer.Exit(1) from failure
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from error
+    console.print(f"generator: {result['generator']} ({result['generator_reason']})")
     console.print(load_table(result))
+    console.print(ratio_table(result))
+    if result["non_2xx"]:
+        console.print(f"[red]{result['non_2xx']} responses were not 2xx (see the non-2xx column)")
     write_json(result, json_path)
 
 

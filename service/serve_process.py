@@ -72,9 +72,13 @@ class ServeProcess:
         ready_timeout_s: float = 120.0,
         log_level: str = "warning",
         log_path: Path | None = None,
+        root: Path = ROOT,
     ) -> None:
-        """`log_path`: where the server's output goes (default: this process's)."""
+        """`log_path`: where the server's output goes (default: this process's); `root`: the checkout it runs
+        from (its working directory, so `ebmm` and its packages are imported from there: another git worktree
+        serves that commit's code)."""
         self.port = free_port()
+        self.root = root
         self.log_level, self.log_path = log_level, log_path
         self.env = serve_env(settings, inherit_settings)
         self.ready_timeout_s = ready_timeout_s
@@ -89,7 +93,7 @@ class ServeProcess:
         output = None if self.log_path is None else self.log_path.open("ab")
         try:
             self.process = subprocess.Popen(
-                command, env=self.env, cwd=ROOT, start_new_session=True, stdout=output, stderr=output
+                command, env=self.env, cwd=self.root, start_new_session=True, stdout=output, stderr=output
             )
         finally:
             if output is not None:
