@@ -1,0 +1,71 @@
+"""MANN (Santoro et al., 2016): a controller with least-recently-used-access writes and content-based reads.
+
+Memory: a matrix M: [L, S] (L = max_patterns = 96 slots of S = 86: 8,256 floats); θ = M. The usage weights and
+the last read weights are bookkeeping of the write loop (which slot is least used next); a finished memory is
+only read, so they are not kept.
+
+Writing, one pattern after another (t = 1…N), with a feed-forward controller emitting the key k_t = ctrl(x_t):
+
+    w^r_t  = softmax(β cos(k_t, M_{t−1}))                       content-based read weights
+    w^lu   = one-hot of the least used slot (argmin w^u_{t−1})
+    w^w_t  = σ(g) w^r_{t−1} + (1 − σ(g)) w^lu                    LRU access: the last read slot, or an unused one
+    M_t    = M_{t−1} ⊙ (1 − w^lu) + w^w_t k_tᵀ                   the least used slot is cleared, then written
+    w^u_t  = γ w^u_{t−1} + w^r_t + w^w_t
+
+Reading: the query's key k = ctrl(q) reads r = softmax(β cos(k, M)) M, and the shared decoder maps [r, q] to
+the bits' logits. β, g and γ are learned.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from model.baselines.learned import LearnedConfig, LearnedMemory, mlp
+
+
+class MANN(LearnedMemory):
+    """Memory-augmented network with LRU-access writes (Santoro et al., 2016), feed-forward controller."""
+
+    def __init__(self, config: LearnedConfig) -> None:
+        super().__init__(config)
+        D, H, S = config.input_dim, config.hidden, config.slot_width
+        self.controller = mlp(D, H, S)  # pattern or query -> key
+        self.decoder = mlp(S + D, H, D)  # [read vector, query] -> logits
+        self.log_key_strength = nn.Parameter(torch.tensor(2.3))  # β ≈ 10
+        self.write_gate = nn.Parameter(torch.tensor(-2.0))  # g: σ(g) of a write goes to the last read slot
+        self.usage_decay = nn.Parameter(torch.tensor(2.0))  # γ = σ(·)
+
+    @staticmethod
+    def state_floats(config: LearnedConfig) -> int:
+        return config.max_patterns * config.slot_width
+
+    def content_weights(self, keys: Tensor, memory: Tensor) -> Tensor:
+        """keys: [B, M, S], memory: [B, L, S] -> softmax(β cos): [B, M, L]."""
+        cosine = F.normalize(keys, dim=-1, eps=1e-6) @ F.normalize(memory, dim=-1, eps=1e-6).transpose(1, 2)
+        return (self.log_key_strength.exp() * cosine).softmax(-1)
+
+    def _write(self, X: Tensor, real: Tensor) -> Tensor:
+        batch, count, _ = X.shape
+        slots = self.config.max_patterns
+        keys = self.controller(X)  # [B, N, S]
+        memory = keys.new_zeros(batch, slots, self.config.slot_width)
+        usage = keys.new_zeros(batch, slots)
+        last_read = keys.new_zeros(batch, slots)
+        gate, decay = torch.sigmoid(self.write_gate), torch.sigmoid(self.usage_decay)
+        for t in range(count):
+            key, keep = keys[:, t], real[:, t].view(batch, 1)  # [B, S], [B, 1]
+            read = self.content_weights(key.unsqueeze(1), memory).squeeze(1)  # [B, L]
+            least_used = F.one_hot(usage.argmin(-1), slots).to(keys.dtype)  # [B, L]
+            write = gate * last_read + (1 - gate) * least_used
+            written = memory * (1 - least_used).unsqueeze(-1) + write.unsqueeze(-1) * key.unsqueeze(1)
+            memory = torch.where(keep.unsqueeze(-1), written, memory)  # a padding row changes nothing
+            usage = torch.where(keep, decay * usage + read + write, usage)
+            last_read = torch.where(keep, read, last_read)
+        return memory.flatten(1)
+
+    def _logits(self, theta: Tensor, Q: Tensor, known: Tensor | None) -> Tensor:
+        memory = theta.view(theta.shape[0], self.config.max_patterns, self.config.slot_width)
+        read = self.content_weights(self.controller(Q), memory) @ memory  # [B, M, S]
+        return self.decoder(torch.cat([read, Q], dim=-1))
