@@ -37,15 +37,16 @@ STATE_BUDGET = 128 * 127 // 2 + 128  # 8,256 floats: the paper's Table-1 memory 
 
 @dataclass(frozen=True)
 class LearnedConfig:
-    """A learned baseline: its kind, pattern size and widths. `slot_width` · `max_patterns` is the slot memory
-    (Memory Networks, MANN); `lstm_hidden` the LSTM's h and c; `read_steps` the plastic network's updates."""
+    """A learned baseline: its kind, pattern size and widths. `memory_slots` × `slot_width` is MANN's memory
+    matrix; `lstm_hidden` the width of the LSTM's h and c; `read_steps` the plastic network's updates."""
 
     kind: str
     name: str
     input_dim: int = 128
     max_patterns: int = 96
     hidden: int = 512  # width of the shared encoder / decoder MLPs
-    slot_width: int = 86  # 96 slots × 86 = 8,256 floats
+    memory_slots: int = 64  # MANN: 64 slots × 129 = 8,256 floats
+    slot_width: int = 129
     lstm_hidden: int = 512
     read_steps: int = 5
     distortion_size: int = 64  # erased bits of the standard query

@@ -1,6 +1,7 @@
 """MANN (Santoro et al., 2016): a controller with least-recently-used-access writes and content-based reads.
 
-Memory: a matrix M: [L, S] (L = max_patterns = 96 slots of S = 86: 8,256 floats); θ = M. The usage weights and
+Memory: a matrix M: [L, S] (L = 64 slots of S = 129: 8,256 floats, so up to 64 patterns each get a slot wider
+than the pattern); θ = M. Beyond 64 patterns LRU access overwrites the least used slots. The usage weights and
 the last read weights are bookkeeping of the write loop (which slot is least used next); a finished memory is
 only read, so they are not kept.
 
@@ -39,7 +40,7 @@ class MANN(LearnedMemory):
 
     @staticmethod
     def state_floats(config: LearnedConfig) -> int:
-        return config.max_patterns * config.slot_width
+        return config.memory_slots * config.slot_width
 
     def content_weights(self, keys: Tensor, memory: Tensor) -> Tensor:
         """keys: [B, M, S], memory: [B, L, S] -> softmax(β cos): [B, M, L]."""
@@ -48,7 +49,7 @@ class MANN(LearnedMemory):
 
     def _write(self, X: Tensor, real: Tensor) -> Tensor:
         batch, count, _ = X.shape
-        slots = self.config.max_patterns
+        slots = self.config.memory_slots
         keys = self.controller(X)  # [B, N, S]
         memory = keys.new_zeros(batch, slots, self.config.slot_width)
         usage = keys.new_zeros(batch, slots)
@@ -66,6 +67,6 @@ class MANN(LearnedMemory):
         return memory.flatten(1)
 
     def _logits(self, theta: Tensor, Q: Tensor, known: Tensor | None) -> Tensor:
-        memory = theta.view(theta.shape[0], self.config.max_patterns, self.config.slot_width)
+        memory = theta.view(theta.shape[0], self.config.memory_slots, self.config.slot_width)
         read = self.content_weights(self.controller(Q), memory) @ memory  # [B, M, S]
         return self.decoder(torch.cat([read, Q], dim=-1))

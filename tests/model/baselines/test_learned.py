@@ -34,7 +34,8 @@ def tiny(kind: str) -> LearnedConfig:
         input_dim=16,
         max_patterns=8,
         hidden=64,
-        slot_width=12,
+        memory_slots=6,  # MANN: fewer slots than patterns, so LRU overwriting is exercised
+        slot_width=20,
         lstm_hidden=32,
         distortion_size=8,
         flip_bits=2,
