@@ -115,6 +115,10 @@ def test_checkpoints_round_trip(kind: str, tmp_path: Path) -> None:
     torch.testing.assert_close(loaded.read(loaded.write(X), Q)[0], memory.read(memory.write(X), Q)[0])
     assert loaded.config == memory.config and loaded.source == str(tmp_path / kind)
     assert set(load_learned_baselines(tmp_path)) == {kind}
+    save_learned(memory, tmp_path / "half", dtype=torch.float16)  # how a large checkpoint ships
+    half = load_learned(tmp_path / "half")
+    assert all(p.dtype == torch.float32 for p in half.parameters())
+    torch.testing.assert_close(half.read(half.write(X), Q)[0], memory.read(memory.write(X), Q)[0], atol=2e-2, rtol=0)
 
 
 def test_two_checkpoints_of_one_kind_are_refused(tmp_path: Path) -> None:
