@@ -159,3 +159,19 @@ def test_training_resumes_where_it_stopped(tmp_path: Path) -> None:
     resumed.run(progress=False)
     for name, tensor in straight.memory.state_dict().items():
         torch.testing.assert_close(resumed.memory.state_dict()[name], tensor)
+
+
+def test_ebmm_train_builds_a_learned_preset_and_refuses_model_flags(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ebmm.cli import app
+
+    out = tmp_path / "plastic"
+    args = ["train", "--preset", "differentiable-plasticity", "--out", str(out), "--steps", "2", "--batch", "4"]
+    result = CliRunner().invoke(app, [*args, "--threads", "1", "--max-patterns", "16", "--eval-every", "100"])
+    assert result.exit_code == 0, result.output
+    trained = load_learned(out)
+    assert trained.config.kind == "differentiable_plasticity" and trained.config.training["steps"] == 2
+    assert trained.config.training["command"].startswith("ebmm ")  # the process's own command line
+    refused = CliRunner().invoke(app, [*args, "--write-steps", "8"])
+    assert refused.exit_code != 0 and "takes no model flags" in refused.output
