@@ -111,7 +111,7 @@ def test_checkpoints_round_trip(kind: str, tmp_path: Path) -> None:
     save_learned(memory, tmp_path / kind)
     loaded = load_learned(tmp_path / kind)
     X = random_binary_patterns(2, 5, 16)
-    Q, known = flip(X, 2)
+    Q, _ = flip(X, 2)
     torch.testing.assert_close(loaded.read(loaded.write(X), Q)[0], memory.read(memory.write(X), Q)[0])
     assert loaded.config == memory.config and loaded.source == str(tmp_path / kind)
     assert set(load_learned_baselines(tmp_path)) == {kind}
@@ -173,5 +173,5 @@ def test_ebmm_train_builds_a_learned_preset_and_refuses_model_flags(tmp_path: Pa
     trained = load_learned(out)
     assert trained.config.kind == "differentiable_plasticity" and trained.config.training["steps"] == 2
     assert trained.config.training["command"].startswith("ebmm ")  # the process's own command line
-    refused = CliRunner().invoke(app, [*args, "--write-steps", "8"])
+    refused = CliRunner().invoke(app, [*args, "--write-steps", "8"], env={"COLUMNS": "300"})
     assert refused.exit_code != 0 and "takes no model flags" in refused.output
