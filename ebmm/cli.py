@@ -300,8 +300,7 @@ def bench_binary_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     result["learned_checkpoints"] = {
-        kind: {"path": memory.source, **memory.config.training}
-        for kind, memory in learned.items()
+        kind: {"path": memory.source, **memory.config.training} for kind, memory in learned.items()
     }
     result["command"] = "ebmm " + shlex.join(sys.argv[1:])
     console.print(table1(result))
