@@ -22,7 +22,7 @@ app.add_typer(bench_app, name="bench")
 console = Console()
 
 DEFAULT_CHECKPOINT = Path("checkpoints/binary128")
-DEFAULT_LEARNED_BASELINES = Path("checkpoints/baselines")  # not served: the service loads checkpoints/*/ only
+DEFAULT_LEARNED_BASELINES = Path("benchmarks/checkpoints")  # outside checkpoints/: benchmarked, never served
 # Every command that runs a model takes the same device option, with the same default.
 DeviceOption = Annotated[str, typer.Option(help="auto (cuda when available, else cpu), cpu or cuda[:i]")]
 ThreadsOption = Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's)")]

@@ -175,3 +175,23 @@ def test_ebmm_train_builds_a_learned_preset_and_refuses_model_flags(tmp_path: Pa
     assert trained.config.training["command"].startswith("ebmm ")  # the process's own command line
     refused = CliRunner().invoke(app, [*args, "--write-steps", "8"], env={"COLUMNS": "300"})
     assert refused.exit_code != 0 and "takes no model flags" in refused.output
+
+
+SHIPPED = Path(__file__).resolve().parents[3] / "benchmarks" / "checkpoints"
+# Error bits at N = 16 (64 of 128 erased, known bits clamped) each shipped baseline must stay under; guessing: 32
+SHIPPED_CEILING = {"memory_networks": 0.5, "mann": 0.5, "differentiable_plasticity": 3.0, "lstm": 30.0}
+
+
+def test_shipped_learned_baselines_fit_the_budget_and_recall() -> None:
+    shipped = load_learned_baselines(SHIPPED)
+    assert set(shipped) == set(LEARNED_KINDS)
+    generator = torch.Generator().manual_seed(5)
+    X = random_binary_patterns(8, 16, 128, generator)
+    Q, known = erase(X, 64, generator)
+    for kind, memory in shipped.items():
+        assert memory.state_floats(memory.config) <= STATE_BUDGET
+        assert (Path(memory.source) / "model.safetensors").stat().st_size < 5_000_000
+        assert memory.config.training["command"].startswith(f"ebmm train --preset {memory.config.name} ")
+        answers, _ = memory.read(memory.write(X), Q, known)
+        wrong = (torch.where(answers >= 0, 1.0, -1.0) != X).sum(-1).float().mean()
+        assert wrong < SHIPPED_CEILING[kind], (kind, float(wrong))
