@@ -52,7 +52,7 @@ def train(
         str,
         typer.Option(
             help="Model preset: binary128, tiny, digits, digits-conv, patches16; or a learned baseline of Table 1: "
-            "memory-networks, mann, lstm, differentiable-plasticity."
+            "memory-networks, mann, lstm, differentiable-plasticity (these train on the CPU)."
         ),
     ] = ("binary128"),
     dataset: Annotated[
