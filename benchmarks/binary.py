@@ -69,13 +69,21 @@ class EngineMemory:
         return result.states, result.energies
 
 
-def table1_memories(engine: Engine) -> dict[str, AssociativeMemory]:
-    """Every method we run, EBMM first, then the baselines in the paper's order."""
+def table1_memories(
+    engine: Engine, learned: dict[str, AssociativeMemory] | None = None
+) -> dict[str, AssociativeMemory]:
+    """Every method we run: EBMM first, then the Hopfield rules, the learned baselines (by kind, e.g. "mann";
+    `model.baselines.load_learned_baselines`) in the paper's order, and the modern Hopfield network."""
+    learned = learned or {}
+    unknown = sorted(set(learned) - set(PAPER))
+    if unknown:
+        raise ValueError(f"no Table-1 row for learned baselines {unknown}")
     return {
         "ebmm": EngineMemory(engine),
         "pseudo_inverse": HopfieldNetwork("pseudo_inverse"),
         "storkey": HopfieldNetwork("storkey"),
         "hebb": HopfieldNetwork("hebb"),
+        **{name: learned[name] for name in PAPER if name in learned},
         "modern_hopfield": ModernHopfield(),
     }
 
@@ -88,9 +96,11 @@ def bench_binary(
     bits: int | None = None,
     seed: int = 0,
     checkpoint: str = "",
+    learned: dict[str, AssociativeMemory] | None = None,
 ) -> dict:
     """Error bits of every method on the same `memories` random tasks per N, queried with `distortion`
-    (a binary distortion family) at `bits` (default: the family's standard strength).
+    (a binary distortion family) at `bits` (default: the family's standard strength). `learned`: the trained
+    learned baselines to score beside the Hopfield rules, by kind.
 
     Erasures are read with the known bits clamped (Table 1) and again unclamped; flips and mixed corruptions
     clamp nothing. `seconds` times each method's write plus its first read, summed over N.
@@ -102,7 +112,7 @@ def bench_binary(
         raise ValueError(f"unknown binary distortion {distortion!r}; choose from {sorted(domain.families)}")
     family = domain.families[distortion]
     strength = family.strength if bits is None else bits
-    methods = table1_memories(engine)
+    methods = table1_memories(engine, learned)
     generator = torch.Generator().manual_seed(seed)
     errors = {name: [] for name in methods}
     exact = {name: [] for name in methods}

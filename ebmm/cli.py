@@ -27,6 +27,7 @@ app.add_typer(store_app, name="store")
 console = Console()
 
 DEFAULT_CHECKPOINT = Path("checkpoints/binary128")
+DEFAULT_LEARNED_BASELINES = Path("benchmarks/checkpoints")  # outside checkpoints/: benchmarked, never served
 # Every command that runs a model takes the same device option, with the same default.
 DeviceOption = Annotated[str, typer.Option(help="auto (cuda when available, else cpu), cpu or cuda[:i]")]
 ThreadsOption = Annotated[int | None, typer.Option(help="torch CPU threads (default: torch's)")]
@@ -61,9 +62,13 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
 def train(
     context: typer.Context,
     out: Annotated[Path, typer.Option(help="Checkpoint directory (written as training goes).")],
-    preset: Annotated[str, typer.Option(help="Model preset: binary128, tiny, digits, digits-conv, patches16.")] = (
-        "binary128"
-    ),
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="Model preset: binary128, tiny, digits, digits-conv, patches16; or a learned baseline of Table 1: "
+            "memory-networks, mann, lstm, differentiable-plasticity (these train on the CPU)."
+        ),
+    ] = ("binary128"),
     dataset: Annotated[
         str | None, typer.Option(help="random (±1 patterns) or an image data set; default: the preset's.")
     ] = None,
@@ -95,6 +100,7 @@ def train(
     comma-separated: e.g. --write-steps 8 --read-steps 12, --meta-hidden 512, --quadratic-energy
     --quadratic-rank 64, --distortions erase,flip, --free-read-rates, --untrusted-read-rounds 8. With
     --init-from, a checkpoint keeps its architecture but may take longer loops and added terms."""
+    from model.baselines.presets import LEARNED_PRESETS
     from model.config import ModelConfig
     from model.data.datasets import PRESET_DATASETS
     from model.engine import resolve_device
@@ -102,10 +108,15 @@ def train(
 
     if threads:
         torch.set_num_threads(threads)
-    try:
-        config, initial = run_config(preset, init_from, ModelConfig.parse_flags(context.args))
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    if preset in LEARNED_PRESETS:
+        if context.args or init_from is not None or dataset not in (None, "random"):
+            raise typer.BadParameter(f"the learned baseline {preset!r} takes no model flags, --init-from or --dataset")
+        config = LEARNED_PRESETS[preset]
+    else:
+        try:
+            config, initial = run_config(preset, init_from, ModelConfig.parse_flags(context.args))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
     settings = TrainSettings(
         steps=steps,
         batch=batch,
@@ -119,14 +130,21 @@ def train(
         seed=seed,
         dataset=dataset or PRESET_DATASETS.get(config.name, "random"),
     )
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` saves a resumable checkpoint first
+    command = "ebmm " + shlex.join(sys.argv[1:])
+    if preset in LEARNED_PRESETS:
+        from model.baselines.learned_training import LearnedTrainer
+
+        learned = LearnedTrainer(config, settings, out, command, resume=resume)
+        results = learned.run(max_minutes=minutes)
+        console.print(f"step {learned.step}: {learned.format_errors(results)}")
+        return
     sampler = eval_source = None
     if settings.dataset != "random":
         from model.data.sampler import split_sources
 
         train_source, eval_source = split_sources(settings.dataset, data_root)
         sampler = task_sampler(train_source, settings)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` saves a resumable checkpoint first
-    command = "ebmm " + shlex.join(sys.argv[1:])
     trainer = MetaTrainer(
         config,
         settings,
@@ -273,25 +291,33 @@ def bench_binary_command(
         map(str, TABLE1_COUNTS)
     ),
     seed: int = 0,
+    baselines: Annotated[
+        Path, typer.Option(help="Learned-baseline checkpoints (one subdirectory each) scored beside the others.")
+    ] = DEFAULT_LEARNED_BASELINES,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     theta_dtype: ThetaDtypeOption = "float32",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
-    """The paper's Table 1: EBMM and the Hopfield baselines on the same random 128-bit tasks."""
+    """The paper's Table 1: EBMM, the Hopfield rules and the learned baselines on the same random 128-bit tasks."""
     from benchmarks.binary import PROTOCOL, bench_binary, table1, unclamped_table
+    from model.baselines import load_learned_baselines
     from model.engine import Engine
 
     if threads:
         torch.set_num_threads(threads)
     engine = Engine.from_checkpoint(checkpoint, device, theta_dtype=_theta_dtype(theta_dtype))
+    learned = load_learned_baselines(baselines)
     console.print(PROTOCOL)
     try:
         result = bench_binary(
-            engine, memories, _counts(counts), distortion, bits, seed=seed, checkpoint=str(checkpoint)
+            engine, memories, _counts(counts), distortion, bits, seed=seed, checkpoint=str(checkpoint), learned=learned
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    result["learned_checkpoints"] = {
+        kind: {"path": memory.source, **memory.config.training} for kind, memory in learned.items()
+    }
     result["command"] = "ebmm " + shlex.join(sys.argv[1:])
     result["theta_dtype"] = theta_dtype
     console.print(table1(result))

@@ -8,11 +8,13 @@ import torch
 from rich.console import Console
 
 from benchmarks.binary import PAPER, bench_binary, table1, unclamped_table
+from model.baselines import LEARNED_PRESETS, build_learned
 from model.config import binary128_config
 from model.engine import Engine
 from model.memory import EnergyMemory
 
 METHODS = ("ebmm", "pseudo_inverse", "storkey", "hebb", "modern_hopfield")
+LEARNED_ORDER = ("differentiable_plasticity", "mann", "lstm", "memory_networks")  # the paper's row order
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +71,25 @@ def test_flips_clamp_nothing_and_report_exact_recalls() -> None:
     Console(width=160).print(table1(flips))  # renders without the paper's rows
     with pytest.raises(ValueError, match="unknown binary distortion"):
         bench_binary(engine, memories=2, counts=(16,), distortion="noise")
+
+
+def test_learned_baselines_are_measured_on_the_same_tasks_and_lose_their_paper_only_rows() -> None:
+    torch.manual_seed(0)
+    engine = Engine(EnergyMemory(binary128_config()), "untrained", "cpu")
+    learned = {preset.kind: build_learned(preset).eval() for preset in LEARNED_PRESETS.values()}
+    result = bench_binary(engine, memories=2, counts=(16,), seed=0, learned=learned)
+    assert tuple(result["methods"]) == (*METHODS[:4], *LEARNED_ORDER, "modern_hopfield")
+    budget = result["budget_floats"]
+    assert budget["memory_networks"] == budget["mann"] == budget["differentiable_plasticity"] == 8256
+    assert budget["lstm"] == 1024
+    for name in LEARNED_ORDER:  # untrained: answers are scored, and clamped reads only get erased bits wrong
+        assert 1.0 < result["methods"][name][0] <= 64.0 and result["unclamped"][name][0] > 0.0
+    console = Console(record=True, width=160)
+    console.print(table1(result))
+    text = console.export_text()
+    assert "(paper)" not in text and "MANN" in text and "Memory Networks" in text
+    assert f"{result['methods']['lstm'][0]:.2f}" in text
+    again = bench_binary(engine, memories=2, counts=(16,), seed=0, learned=learned)
+    assert again["methods"] == result["methods"]  # same seed, same tasks
+    with pytest.raises(ValueError, match="no Table-1 row"):
+        bench_binary(engine, memories=2, counts=(16,), learned={"gru": learned["lstm"]})
