@@ -20,8 +20,6 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +89,31 @@ def scan_versions(checkpoint_dir: Path) -> dict[str, list[ModelVersion]]:
             raise ValueError(f"two checkpoint directories under {checkpoint_dir} are named {name!r}")
         models[name] = versions
     return models
+
+
+class Reading:
+    """A request's use of one version (ModelRegistry.reading): loads it if it is not, and keeps it from being
+    unloaded until the request is done. A plain object, not a generator: it is on every retrieve's path."""
+
+    __slots__ = ("registry", "version")
+
+    def __init__(self, registry: ModelRegistry, version: ModelVersion) -> None:
+        self.registry, self.version = registry, version
+
+    async def __aenter__(self) -> ModelVersion:
+        version = self.version
+        version.readers += 1
+        if version.engine is None:
+            try:
+                await self.registry._load_on_demand(version)
+            except BaseException:
+                version.readers -= 1
+                raise
+        version.last_read = time.monotonic()
+        return version
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.version.readers -= 1
 
 
 class ModelRegistry:
@@ -163,9 +186,9 @@ class ModelRegistry:
         assert engine is not None  # the newest is loaded at start-up
         return engine
 
-    @asynccontextmanager
-    async def reading(self, name: str, written_by: str, memory_id: str) -> AsyncIterator[ModelVersion]:
-        """The loaded version of model `name` with checkpoint hash `written_by`, kept loaded while in use."""
+    def reading(self, name: str, written_by: str, memory_id: str) -> Reading:
+        """`async with` it: the loaded version of model `name` with checkpoint hash `written_by`, kept loaded
+        while in use; 409 `checkpoint_retired` when no served version has that hash."""
         versions = self.models.get(name, [])
         version = next((v for v in versions if v.checkpoint_hash == written_by), None)
         if version is None:
@@ -176,14 +199,7 @@ class ModelRegistry:
                 f"memory {memory_id} was written by checkpoint {written_by} of {name}, which is no longer served "
                 f"(served versions: {served})",
             )
-        version.readers += 1
-        try:
-            if version.engine is None:
-                await self._load_on_demand(version)
-            version.last_read = time.monotonic()
-            yield version
-        finally:
-            version.readers -= 1
+        return Reading(self, version)
 
     async def _load_on_demand(self, version: ModelVersion) -> None:
         """Load an older version (once, off the event loop), then unload idle old versions over the bound."""

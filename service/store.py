@@ -69,7 +69,6 @@ from redis.exceptions import TimeoutError as RedisTimeout
 from model.theta_precision import THETA_DTYPES, from_bytes
 from service.errors import ApiError
 from service.metrics import Metrics
-from service.tracing import span
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -277,7 +276,7 @@ class StoredMemory:
             raise corrupt(
                 f"memory {self.id} holds {held} bytes of {self.theta_dtype} θ; model {self.model} needs {needs}"
             )
-        theta = from_bytes(self.theta, self.theta_dtype).numpy()  # type: ignore[arg-type]
+        theta = from_bytes(self.theta, self.theta_dtype)  # type: ignore[arg-type]
         if not np.isfinite(theta).all():
             raise corrupt(f"memory {self.id} holds non-finite θ values")
         return theta
@@ -425,8 +424,11 @@ class MemoryStore:
     async def _call(self, op: str) -> AsyncIterator[None]:
         start = time.monotonic()
         try:
-            with span(self.tracer, f"redis {op}", **{"db.system": "redis"}):
+            if self.tracer is None:
                 yield
+            else:
+                with self.tracer.start_as_current_span(f"redis {op}", attributes={"db.system": "redis"}):
+                    yield
         except (PoolExhausted, MaxConnectionsError) as exc:
             self.metrics.redis_errors.labels(op).inc()
             message = f"all Redis connections are busy (EBMM_REDIS_MAX_CONNECTIONS); retry later ({op})"

@@ -9,8 +9,6 @@ The exporter is configured by the standard variables (`OTEL_EXPORTER_OTLP_ENDPOI
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,14 +38,3 @@ def record_span(tracer: Tracer, name: str, start: float, end: float, attributes:
     now_ns, now = time.time_ns(), time.monotonic()
     span = tracer.start_span(name, start_time=now_ns - int((now - start) * 1e9), attributes=attributes)
     span.end(end_time=now_ns - int((now - end) * 1e9))
-
-
-@contextmanager
-def _traced(tracer: Tracer, name: str, attributes: dict[str, Any]) -> Iterator[None]:
-    with tracer.start_as_current_span(name, attributes=attributes):
-        yield
-
-
-def span(tracer: Tracer | None, name: str, **attributes: Any) -> Any:
-    """A child span around a block when tracing is on, else nothing."""
-    return nullcontext() if tracer is None else _traced(tracer, name, attributes)
