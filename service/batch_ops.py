@@ -10,7 +10,7 @@ a call with untraced ones, so the untraced reads keep their cost.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from itertools import groupby
@@ -66,7 +66,10 @@ class ReadOutcome:
     trace: ReadTraceOutcome | None = None
 
 
-def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
+CallCounter = Callable[[int], None]  # counts one engine call of that many items (Metrics.count_engine_call)
+
+
+def write_batch(engine: Engine, count_call: CallCounter, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
     """B writes -> B θ (at the engine's θ precision, as stored) and write-time self-check errors, in one
     engine.write + one engine.self_check."""
     start = time.perf_counter()
@@ -77,6 +80,7 @@ def write_batch(engine: Engine, jobs: Sequence[WriteJob]) -> list[WriteOutcome]:
         X[b, : counts[b]] = torch.from_numpy(job.patterns).view(counts[b], *shape)
     mask = torch.arange(max(counts)) < torch.tensor(counts)[:, None]  # [B, N]
     theta = engine.write(X, mask)  # [B, P]
+    count_call(len(jobs))
     generator = torch.Generator().manual_seed(SELF_CHECK_SEED)
     checked = engine.self_check(theta, X, mask, generator)
     errors = {name: e.cpu().tolist() for name, e in checked.items()}  # {family: [B]}
@@ -94,13 +98,14 @@ def _group_key(job: ReadJob) -> tuple[bool, bool, int]:
     return job.known is None, job.trace, query_bucket(len(job.queries))
 
 
-def read_batch(engine: Engine, jobs: Sequence[ReadJob]) -> list[ReadOutcome]:
+def read_batch(engine: Engine, count_call: CallCounter, jobs: Sequence[ReadJob]) -> list[ReadOutcome]:
     """B reads -> B answers, one engine.read per group of alike reads."""
     order = sorted(range(len(jobs)), key=lambda i: _group_key(jobs[i]))
     outcomes: dict[int, ReadOutcome] = {}
     for _, group in groupby(order, key=lambda i: _group_key(jobs[i])):
         indices = list(group)
         outcomes.update(zip(indices, _read_group(engine, [jobs[i] for i in indices]), strict=True))
+        count_call(len(indices))
     return [outcomes[i] for i in range(len(jobs))]
 
 
@@ -152,7 +157,9 @@ class ModelQueues:
 
     @classmethod
     def add(cls, batcher: Batcher, name: str, engine: Engine) -> ModelQueues:
+        padded = engine.mode == "graph"
+        count = batcher.metrics.count_engine_call
         return cls(
-            batcher.add(name, Op.WRITE, partial(write_batch, engine)),
-            batcher.add(name, Op.READ, partial(read_batch, engine)),
+            batcher.add(name, Op.WRITE, partial(write_batch, engine, partial(count, name, Op.WRITE, padded))),
+            batcher.add(name, Op.READ, partial(read_batch, engine, partial(count, name, Op.READ, padded))),
         )

@@ -2,8 +2,8 @@
 
 Each (model, op) has a bounded queue and an asyncio task that closes a batch when it holds `max_batch`
 items or `max_delay_ms` after its oldest item arrived (never empty), takes what the queue holds (up to
-`max_batch`, round-robin over tenants: service.fair_queue), names the fixed-shape bucket that batch pads
-to (`ebmm_engine_batches_total{bucket}`), then runs the batch function on the single engine thread, so the
+`max_batch`, round-robin over tenants: service.fair_queue), then runs the batch function (which counts the
+engine calls it makes: `ebmm_engine_calls_total`) on the single engine thread, so the
 event loop never blocks and engine calls never overlap. The batch function returns one result or exception
 per item; each item's future gets its own. A full queue refuses at once (429 with Retry-After), and so
 does a tenant with `max_tenant_queue` items already waiting in it (only that tenant); an item that waited
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from model.buckets import memory_bucket
 from service.errors import ApiError
 from service.fair_queue import FairQueue
 from service.request_context import note
@@ -161,7 +160,6 @@ class BatchQueue(Generic[Job, Outcome]):
             for item in batch:
                 self.metrics.queue_wait.labels(self.model, self.op).observe(start - item.enqueued)
             self.metrics.batch_size.labels(self.model, self.op).observe(len(batch))
-            self.metrics.batches.labels(self.model, self.op, str(memory_bucket(len(batch)))).inc()
             results = await loop.run_in_executor(self.executor, self._run_each, [i.payload for i in batch])
             elapsed = time.monotonic() - start
             self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * elapsed

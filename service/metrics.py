@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
-from model.buckets import MEMORY_BUCKETS
+from model.buckets import MEMORY_BUCKETS, memory_bucket
 from service.batcher import Op
 
 REDIS_OPS = ("put", "get", "list", "delete", "claim", "versions", "migrate", "ping")
@@ -72,9 +72,17 @@ class Metrics:
         self.batch_size = Histogram(
             "ebmm_batch_size", "Items per engine call.", queue, buckets=BATCH_BUCKETS, registry=r
         )
+        self.engine_calls = Counter(
+            "ebmm_engine_calls_total",
+            "Engine calls. A batcher batch (ebmm_batch_size) makes one per group of alike items: reads that clamp "
+            "alike, are traced alike and share a query bucket.",
+            queue,
+            registry=r,
+        )
         self.batches = Counter(
             "ebmm_engine_batches_total",
-            "Engine calls by fixed-shape bucket: the padded batch size a captured graph runs for them.",
+            "Engine calls that replay captured graphs (EBMM_ENGINE_MODE=graph), by the memory bucket they pad to; "
+            "eager calls pad nothing and are not counted here.",
             (*queue, "bucket"),
             registry=r,
         )
@@ -130,6 +138,12 @@ class Metrics:
         for kind in ERROR_TYPES:
             self.errors.labels(kind)
 
+    def count_engine_call(self, model: str, op: Op, padded: bool, size: int) -> None:
+        """One engine call of `size` items; `padded`: it ran captured graphs, padded to a memory bucket."""
+        self.engine_calls.labels(model, op).inc()
+        if padded:
+            self.batches.labels(model, op, str(memory_bucket(size))).inc()
+
     def init_tenants(self, tenants: Iterable[str]) -> None:
         """Create each configured tenant's refusal series at 0 (tenants are the API keys' bounded set)."""
         for tenant in tenants:
@@ -145,7 +159,13 @@ class Metrics:
             for distortion in distortions:
                 self.write_recall_error.labels(model, distortion)
             for op in Op:
-                for family in (self.queue_wait, self.engine_seconds, self.batch_size, self.queue_depth):
+                for family in (
+                    self.queue_wait,
+                    self.engine_seconds,
+                    self.batch_size,
+                    self.queue_depth,
+                    self.engine_calls,
+                ):
                     family.labels(model, op)
                 for bucket in MEMORY_BUCKETS:
                     self.batches.labels(model, op, str(bucket))

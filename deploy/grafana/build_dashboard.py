@@ -191,7 +191,25 @@ def panels() -> list[dict]:
             "Mean items per engine call: how well the batcher fills batches under the current load.",
         ),
         timeseries(
-            "Engine calls by batch bucket",
+            "Batcher batches vs engine calls",
+            [
+                target(
+                    f"sum by (op) (rate(ebmm_batch_size_count{{{MODEL}}}[{RATE}]))",
+                    "{{op}} batches",
+                    "BATCHES",
+                ),
+                target(
+                    f"sum by (op) (rate(ebmm_engine_calls_total{{{MODEL}}}[{RATE}]))",
+                    "{{op}} engine calls",
+                    "CALLS",
+                ),
+            ],
+            "ops",
+            "Batches the batcher closed and the engine calls they made: a batch of reads that clamp or are traced "
+            "differently, or differ in query bucket, makes one call per group.",
+        ),
+        timeseries(
+            "Graph-mode engine calls by bucket",
             [
                 target(
                     f"sum by (op, bucket) (rate(ebmm_engine_batches_total{{{MODEL}}}[{RATE}]))",
@@ -200,7 +218,8 @@ def panels() -> list[dict]:
                 )
             ],
             "ops",
-            "Engine calls per second by the fixed-shape bucket (1, 8, 32, 128, 512) each batch pads to.",
+            "Engine calls replaying captured graphs (EBMM_ENGINE_MODE=graph), by the memory bucket (1, 8, 32, 128, "
+            "512) they pad to; empty in eager mode, which pads nothing.",
         ),
         timeseries(
             "Queue wait vs engine time (p50, p95)",

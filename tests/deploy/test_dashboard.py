@@ -32,6 +32,7 @@ CONTRACT = {
     "ebmm_engine_seconds": ("histogram", {"model", "op"}),
     "ebmm_batch_size": ("histogram", {"model", "op"}),
     "ebmm_engine_batches_total": ("counter", {"model", "op", "bucket"}),
+    "ebmm_engine_calls_total": ("counter", {"model", "op"}),
     "ebmm_queue_depth": ("gauge", {"model", "op"}),
     "ebmm_rejected_total": ("counter", {"model", "op", "reason"}),
     "ebmm_write_recall_error": ("histogram", {"model", "distortion"}),

@@ -27,9 +27,11 @@ def test_noisy_and_clamped_reads_in_one_batch_are_read_as_if_alone() -> None:
         ReadJob(theta[1], queries[1], queries[1] != 0),  # clamped
         ReadJob(theta[2], queries[2], None),  # noisy
     ]
-    together = read_batch(engine, jobs)
+    calls: list[int] = []
+    together = read_batch(engine, calls.append, jobs)
+    assert sorted(calls) == [1, 2]  # one engine call per group: the two noisy reads, the clamped one
     for job, outcome in zip(jobs, together, strict=True):
-        (alone,) = read_batch(engine, [job])
+        (alone,) = read_batch(engine, calls.append, [job])
         assert np.array_equal(outcome.patterns, alone.patterns)
     assert np.array_equal(together[1].patterns, queries[1])  # every entry clamped: the query comes back
     assert not np.array_equal(together[0].patterns, queries[0])  # read as erasures: something moved
@@ -43,9 +45,13 @@ def test_traced_and_untraced_reads_in_one_batch_are_read_as_if_alone() -> None:
     theta = engine.write(X).numpy()
     queries = X.numpy().copy()
     queries[:, :, :8] = 0.0
+    calls: list[int] = []
     plain, traced = read_batch(
-        engine, [ReadJob(theta[0], queries[0], queries[0] != 0), ReadJob(theta[0], queries[0], queries[0] != 0, True)]
+        engine,
+        calls.append,
+        [ReadJob(theta[0], queries[0], queries[0] != 0), ReadJob(theta[0], queries[0], queries[0] != 0, True)],
     )
+    assert calls == [1, 1]
     assert plain.trace is None and traced.trace is not None
     assert np.array_equal(plain.patterns, traced.patterns) and np.array_equal(plain.energies, traced.energies)
     steps = engine.config.read_steps + 1

@@ -92,18 +92,18 @@ async def test_drain_finishes_queued_items_and_refuses_new_ones() -> None:
         await queue.submit(9, "t")
 
 
-async def test_each_batch_is_counted_under_the_bucket_it_pads_to() -> None:
-    batcher = make(max_batch=64, max_delay_ms=20)
-    queue = batcher.add("m", Op.READ, lambda items: list(items))
-    await asyncio.gather(*(queue.submit(i, "t") for i in range(9)))  # one batch of 9 -> bucket 32
-    await queue.submit(9, "t")  # alone -> bucket 1
-    registry = batcher.metrics.registry
+def test_engine_calls_are_counted_and_only_graph_calls_by_bucket() -> None:
+    metrics = Metrics()
+    metrics.count_engine_call("m", Op.READ, False, 9)  # eager: nothing is padded
+    metrics.count_engine_call("m", Op.READ, True, 9)  # graph: padded to memory bucket 32
+    metrics.count_engine_call("m", Op.READ, True, 1)
+    registry = metrics.registry
+    assert registry.get_sample_value("ebmm_engine_calls_total", {"model": "m", "op": "read"}) == 3
     counts = {
         bucket: registry.get_sample_value("ebmm_engine_batches_total", {"model": "m", "op": "read", "bucket": bucket})
         for bucket in ("1", "8", "32")
     }
     assert counts == {"1": 1.0, "8": None, "32": 1.0}
-    await batcher.drain()
 
 
 async def test_batches_draw_tenants_in_turn() -> None:

@@ -85,6 +85,7 @@ CONTRACT = {
     "ebmm_engine_seconds": "histogram",
     "ebmm_batch_size": "histogram",
     "ebmm_engine_batches": "counter",
+    "ebmm_engine_calls": "counter",
     "ebmm_queue_depth": "gauge",
     "ebmm_rejected": "counter",
     "ebmm_write_recall_error": "histogram",
@@ -115,6 +116,7 @@ def test_metrics_contract_and_preinitialised_series(make_server) -> None:
             for reason in ("queue_full", "deadline"):
                 assert samples[("ebmm_rejected_total", (("model", model), ("op", op), ("reason", reason)))] == 0
         assert samples[("ebmm_memories_written_total", (("model", model),))] == 0
+        assert samples[("ebmm_engine_calls_total", (("model", model), ("op", "read")))] == 0
     assert samples[("ebmm_models_loaded", ())] == 2
     for tenant in ("alice", "bob"):
         for reason in ("tenant_busy", "quota_exceeded"):
