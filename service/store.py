@@ -593,9 +593,8 @@ class MemoryStore:
     async def version_memories(self, model: str, checkpoint_hash: str, verify: bool = False) -> list[str]:
         """The "<tenant>/<id>" of every unexpired memory the version wrote. `verify`: only those whose hash
         exists (a crash can leave a member whose write never finished; slower, for retiring a version)."""
-        key = version_key(model, checkpoint_hash)
         async with self._call("versions"):
-            await self.redis.zremrangebyscore(key, "-inf", repr(time.time()))
+            key = await self._live_version_set(model, checkpoint_hash)
             members = [m.decode() for m in await self.redis.zrange(key, 0, -1)]
         if not verify or not members:
             return members
@@ -639,10 +638,14 @@ class MemoryStore:
 
     async def version_count(self, model: str, checkpoint_hash: str) -> int:
         """How many unexpired memories the version wrote (counts a write in progress or lost to a crash)."""
-        key = version_key(model, checkpoint_hash)
         async with self._call("versions"):
-            await self.redis.zremrangebyscore(key, "-inf", repr(time.time()))
-            return await self.redis.zcard(key)
+            return await self.redis.zcard(await self._live_version_set(model, checkpoint_hash))
+
+    async def _live_version_set(self, model: str, checkpoint_hash: str) -> str:
+        """The version's set of memories, its expired members dropped first; its key."""
+        key = version_key(model, checkpoint_hash)
+        await self.redis.zremrangebyscore(key, "-inf", repr(time.time()))
+        return key
 
     async def delete(self, tenant: str, memory_id: str, idempotency_key: str | None = None) -> str | None:
         """Delete the tenant's memory, free its usage and its Idempotency-Key claim (the one its hash names, or
