@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import torch
@@ -27,6 +28,28 @@ from model.memory import EnergyMemory
 from model.tasks import TABLE1_COUNTS, masked_mean, pattern_mask, random_binary_patterns, sample_counts
 
 TRAIN_STATE_FILE = "train_state.pt"
+
+
+def save_train_state(
+    out_dir: Path, step: int, optimizer: torch.optim.Optimizer, generator: torch.Generator, elapsed: float
+) -> None:
+    """What a resumed run needs beside its checkpoint (step, optimizer, task generator, time), written atomically."""
+    state = {
+        "step": step,
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "elapsed": elapsed,
+    }
+    tmp = out_dir / (TRAIN_STATE_FILE + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(out_dir / TRAIN_STATE_FILE)
+
+
+def load_train_state(out_dir: Path) -> dict[str, Any] | None:
+    """The state `save_train_state` wrote to `out_dir`, or None when there is none (a new run)."""
+    path = out_dir / TRAIN_STATE_FILE
+    return torch.load(path, map_location="cpu", weights_only=False) if path.is_file() else None
+
 
 # sampler(batch, generator) -> (X: [B, N, *S], pattern_mask: [B, N])
 TaskSampler = Callable[[int, torch.Generator], tuple[Tensor, Tensor]]
@@ -207,10 +230,9 @@ class MetaTrainer:
         self.step = 0
         self.generator = torch.Generator().manual_seed(settings.seed)
         torch.manual_seed(settings.seed)
-        state_path = self.out_dir / TRAIN_STATE_FILE
-        if resume and state_path.is_file():
+        state = load_train_state(self.out_dir) if resume else None
+        if state is not None:
             self.memory = load_checkpoint(self.out_dir, self.device).train()
-            state = torch.load(state_path, map_location="cpu", weights_only=False)
             self.step = state["step"]
             self.generator.set_state(state["generator"])
             self.elapsed = state["elapsed"]
@@ -218,7 +240,7 @@ class MetaTrainer:
             self.memory = (initial or EnergyMemory(config)).to(self.device).train()
             self.elapsed = 0.0
         self.optimizer = torch.optim.Adam(self.trained_parameters(), lr=settings.lr)
-        if resume and state_path.is_file():
+        if state is not None:
             self.optimizer.load_state_dict(state["optimizer"])
         self.sampler = sampler or binary_sampler(self.memory.config, settings)
         self.eval_source = eval_source or binary_source(self.memory.config.input_dim)
@@ -265,15 +287,7 @@ class MetaTrainer:
         }
         self.memory.config = self.memory.config.replace(training=training)
         save_checkpoint(self.memory, self.out_dir)
-        state = {
-            "step": self.step,
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "elapsed": self.elapsed,
-        }
-        tmp = self.out_dir / (TRAIN_STATE_FILE + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.out_dir / TRAIN_STATE_FILE)
+        save_train_state(self.out_dir, self.step, self.optimizer, self.generator, self.elapsed)
 
     def evaluate(self) -> dict[str, dict[int, float]]:
         counts = tuple(n for n in TABLE1_COUNTS if n <= self.settings.max_patterns) or (self.settings.max_patterns,)

@@ -20,7 +20,14 @@ from tqdm import tqdm
 from model.baselines.learned import LearnedConfig, LearnedMemory, load_learned, save_learned
 from model.baselines.presets import build_learned
 from model.tasks import TABLE1_COUNTS
-from model.training import TRAIN_STATE_FILE, TrainSettings, binary_source, learning_rate, task_sampler
+from model.training import (
+    TrainSettings,
+    binary_source,
+    learning_rate,
+    load_train_state,
+    save_train_state,
+    task_sampler,
+)
 
 
 def evaluate_learned(
@@ -60,12 +67,10 @@ class LearnedTrainer:
         self.step, self.elapsed = 0, 0.0
         self.generator = torch.Generator().manual_seed(settings.seed)
         torch.manual_seed(settings.seed)
-        state_path = self.out_dir / TRAIN_STATE_FILE
-        resuming = resume and state_path.is_file()
-        self.memory = (load_learned(self.out_dir) if resuming else build_learned(config)).train()
+        state = load_train_state(self.out_dir) if resume else None
+        self.memory = (load_learned(self.out_dir) if state is not None else build_learned(config)).train()
         self.optimizer = torch.optim.Adam(self.memory.parameters(), lr=settings.lr)
-        if resuming:
-            state = torch.load(state_path, map_location="cpu", weights_only=False)
+        if state is not None:
             self.step, self.elapsed = state["step"], state["elapsed"]
             self.generator.set_state(state["generator"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -105,15 +110,7 @@ class LearnedTrainer:
         }
         self.memory.config = self.memory.config.replace(training=training)
         save_learned(self.memory, self.out_dir)
-        state = {
-            "step": self.step,
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "elapsed": self.elapsed,
-        }
-        tmp = self.out_dir / (TRAIN_STATE_FILE + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.out_dir / TRAIN_STATE_FILE)
+        save_train_state(self.out_dir, self.step, self.optimizer, self.generator, self.elapsed)
 
     @staticmethod
     def format_errors(results: dict[str, dict[int, float]]) -> str:
