@@ -332,6 +332,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Default: EBMM_HOST (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Default: EBMM_PORT (8000).")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes (they share one Redis).")] = 1,
+    engine_process: Annotated[
+        bool | None,
+        typer.Option(
+            "--engine-process/--no-engine-process",
+            help="Run the models in one engine process fed by every worker (default: with more than one worker).",
+        ),
+    ] = None,
     log_level: str = "info",
 ) -> None:
     """Serve the memory API (uvicorn) with the EBMM_* settings; see README "Service API"."""
@@ -340,15 +347,20 @@ def serve(
     import uvicorn
 
     from service.embedded_redis import EmbeddedRedis
+    from service.engine_process import EngineProcess
     from service.http_protocol import uvicorn_options
     from service.logs import log_config
     from service.settings import Settings
 
     settings = Settings()
-    embedded = None
+    embedded = engine = None
     if workers > 1 and settings.redis_url is None:  # one embedded Redis for all workers, started here
         embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)
         os.environ["EBMM_REDIS_URL"] = embedded.start()
+    separate_engine = workers > 1 if engine_process is None else engine_process
+    if separate_engine and settings.engine_socket is None:  # one engine for all workers, started here
+        engine = EngineProcess()
+        os.environ["EBMM_ENGINE_SOCKET"] = str(engine.start())
     try:
         uvicorn.run(
             "service.main:create_app",
@@ -362,8 +374,26 @@ def serve(
             **uvicorn_options(settings),  # header size, request read timeout, connection limit
         )
     finally:
+        if engine is not None:
+            engine.stop()
         if embedded is not None:
             embedded.stop()
+
+
+@app.command()
+def engine(
+    socket_path: Annotated[Path, typer.Option("--socket", help="The Unix socket to serve the API workers on.")],
+) -> None:
+    """The engine process: the models and the batcher, serving the API workers' jobs (EBMM_* settings; see
+    README "Serving on several workers"). `ebmm serve --workers N` starts one by itself."""
+    import asyncio
+    import logging
+
+    from service.engine_process import serve_engine
+    from service.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve_engine(Settings(), socket_path))
 
 
 @models_app.command("retire")

@@ -163,3 +163,16 @@ class ModelQueues:
             batcher.add(name, Op.WRITE, partial(write_batch, engine, partial(count, name, Op.WRITE, padded))),
             batcher.add(name, Op.READ, partial(read_batch, engine, partial(count, name, Op.READ, padded))),
         )
+
+
+@dataclass(frozen=True)
+class LocalQueues:
+    """Where a model version's queues come from when the engine runs in this process: this batcher's."""
+
+    batcher: Batcher
+
+    def add(self, model: str, checkpoint_hash: str, engine: Engine) -> ModelQueues:
+        return ModelQueues.add(self.batcher, model, engine)
+
+    async def remove(self, queues: ModelQueues) -> None:
+        await self.batcher.remove(queues.write, queues.read)

@@ -20,10 +20,12 @@ from fastapi import FastAPI
 
 from service.api.routes import demo, health, memories, models
 from service.auth import DEV_TENANT, ApiKeys
+from service.batch_ops import LocalQueues
 from service.batcher import Batcher
 from service.body_parser import BodyParser
 from service.demo import DemoFiles
 from service.embedded_redis import EmbeddedRedis
+from service.engine_link import EngineLink
 from service.errors import install_error_handlers
 from service.memories import MemoryService
 from service.metrics import Metrics
@@ -44,11 +46,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.api_keys = ApiKeys.from_settings(settings)  # first: a server without keys must not start
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
+    remote = settings.engine_socket is not None  # the engine process runs the models: here only their info is used
     registry = await asyncio.to_thread(
         ModelRegistry.load,
         settings.checkpoint_dir,
-        settings.device,
-        settings.engine_mode,
+        "cpu" if remote else settings.device,
+        "eager" if remote else settings.engine_mode,
         settings.max_old_versions,
         settings.theta_dtype,
     )
@@ -79,10 +82,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.deadline_s,
         tracer,
     )
-    registry.start(batcher)
+    link = None if settings.engine_socket is None else EngineLink(settings.engine_socket, settings.deadline_s)
+    registry.start(LocalQueues(batcher) if link is None else link)
     metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
     metrics.init_tenants({DEV_TENANT} if app.state.api_keys is None else app.state.api_keys.tenants)
     app.state.registry, app.state.store, app.state.redis_url, app.state.embedded = registry, store, url, embedded
+    app.state.engine_link = link
     app.state.memories = MemoryService(settings, registry, store, metrics)
     app.state.body_parser = BodyParser(settings.parse_offload_bytes)
     counting = await start_counting(registry, store, metrics)
@@ -92,6 +97,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         counting.cancel()
         await asyncio.to_thread(app.state.body_parser.close)
         await batcher.drain()
+        if link is not None:
+            await link.close()
         await store.close()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)

@@ -19,10 +19,10 @@ import orjson
 from model.domains import Domain
 from model.engine import Engine
 from service.arrays import check_patterns, check_queries, known_entries, to_b64, to_matrix
-from service.batch_ops import ModelQueues, ReadJob, WriteJob
+from service.batch_ops import ReadJob, WriteJob
 from service.errors import ApiError, invalid, not_found, too_large
 from service.metrics import Metrics
-from service.registry import ModelRegistry
+from service.registry import ModelRegistry, Queues
 from service.request_context import note
 from service.schemas import MemoryCreate, RetrieveRequest
 from service.settings import Settings
@@ -237,7 +237,7 @@ class MemoryService:
             return await self._read(tenant, memory, body, version.engine, version.queues)
 
     async def _read(
-        self, tenant: str, memory: StoredMemory, body: RetrieveRequest, engine: Engine, queues: ModelQueues
+        self, tenant: str, memory: StoredMemory, body: RetrieveRequest, engine: Engine, queues: Queues
     ) -> dict[str, Any]:
         """Retrieve with the engine of the version that wrote the memory."""
         info = engine.info

@@ -22,15 +22,13 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from model.checkpoint import CONFIG_FILE, checkpoint_hash
 from model.engine import Engine
 from model.theta_precision import ThetaDtype
-from service.batch_ops import ModelQueues
-from service.batcher import Batcher
 from service.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -44,6 +42,25 @@ def natural_key(label: str) -> list[tuple[int, int | str]]:
     return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", label) if part]
 
 
+class Queues(Protocol):
+    """A model version's write and read queues: `await queues.read.submit(job, tenant)` -> its outcome."""
+
+    @property
+    def write(self) -> Any: ...
+
+    @property
+    def read(self) -> Any: ...
+
+
+class QueueSource(Protocol):
+    """Gives loaded versions their queues: this process's batcher (batch_ops.LocalQueues), or the engine process
+    (engine_link.EngineLink)."""
+
+    def add(self, model: str, checkpoint_hash: str, engine: Engine) -> Any: ...
+
+    async def remove(self, queues: Any) -> None: ...
+
+
 @dataclass
 class ModelVersion:
     """One checkpoint of a model; `engine` and `queues` are set while it is loaded."""
@@ -53,7 +70,7 @@ class ModelVersion:
     directory: Path
     checkpoint_hash: str
     engine: Engine | None = None
-    queues: ModelQueues | None = None
+    queues: Queues | None = None
     readers: int = 0  # requests using it now: it is not unloaded under them
     last_read: float = 0.0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -129,7 +146,7 @@ class ModelRegistry:
     ) -> None:
         self.models, self.device, self.mode, self.max_old_loaded = models, device, mode, max_old_loaded
         self.theta_dtype = theta_dtype  # how new memories' θ is stored
-        self.batcher: Batcher | None = None
+        self.source: QueueSource | None = None
 
     @classmethod
     def load(
@@ -158,11 +175,12 @@ class ModelRegistry:
             version.engine.mode,
         )
 
-    def start(self, batcher: Batcher) -> None:
-        """Give every loaded version its batch queues (in the event loop, once the batcher exists)."""
-        self.batcher = batcher
+    def start(self, source: QueueSource) -> None:
+        """Give every loaded version its queues, and versions loaded later theirs, from `source` (in the event
+        loop, once the batcher or the engine link exists)."""
+        self.source = source
         for version in self.loaded():
-            version.queues = ModelQueues.add(batcher, version.model, version.engine)
+            version.queues = source.add(version.model, version.checkpoint_hash, version.engine)
 
     def loaded(self) -> list[ModelVersion]:
         return [v for versions in self.models.values() for v in versions if v.engine is not None]
@@ -212,8 +230,8 @@ class ModelRegistry:
                 log.error("cannot load %s version %s from %s: %s", version.model, version.label, version.directory, exc)
                 message = f"version {version.label} of {version.model} cannot be loaded; it may have been retired"
                 raise ApiError(503, "unavailable", message) from exc
-            assert self.batcher is not None and version.engine is not None
-            version.queues = ModelQueues.add(self.batcher, version.model, version.engine)
+            assert self.source is not None and version.engine is not None
+            version.queues = self.source.add(version.model, version.checkpoint_hash, version.engine)
         await self._unload_idle_old_versions()
 
     async def _unload_idle_old_versions(self) -> None:
@@ -221,8 +239,8 @@ class ModelRegistry:
         idle = sorted((v for v in old if v.readers == 0), key=lambda v: v.last_read)
         for version in idle[: max(0, len(old) - self.max_old_loaded)]:
             queues, version.engine, version.queues = version.queues, None, None
-            assert self.batcher is not None and queues is not None
-            await self.batcher.remove(queues.write, queues.read)
+            assert self.source is not None and queues is not None
+            await self.source.remove(queues)
             log.info("unloaded model %s version %s (least recently read)", version.model, version.label)
 
     def describe(self, memory_counts: dict[str, int]) -> list[dict[str, Any]]:

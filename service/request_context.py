@@ -13,6 +13,8 @@ import logging
 import random
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -51,6 +53,16 @@ def current_request_id() -> str | None:
     return None if facts is None else facts.request_id
 
 
+@contextmanager
+def serving(facts: RequestFacts) -> Iterator[RequestFacts]:
+    """Make `facts` the request served in this context (what `note` adds to and log lines carry)."""
+    token = _current.set(facts)
+    try:
+        yield facts
+    finally:
+        _current.reset(token)
+
+
 def note(**facts: str | int) -> None:
     """Record facts (tenant, model, batch_size) about the request being served, for its access log line."""
     current = _current.get()
@@ -82,8 +94,6 @@ class RequestRecord:
         start = time.monotonic()
         facts = RequestFacts(request_id_from(scope["headers"]), scope["method"])
         header = (REQUEST_ID_HEADER, facts.request_id.encode("ascii"))
-        token = _current.set(facts)
-
         recorded = False
 
         def record() -> None:
@@ -123,8 +133,8 @@ class RequestRecord:
                 record()
             await send(message)
 
-        try:
-            await self.app(scope, receive, identified_send)
-        finally:
-            record()
-            _current.reset(token)
+        with serving(facts):
+            try:
+                await self.app(scope, receive, identified_send)
+            finally:
+                record()

@@ -205,6 +205,7 @@ class Readiness(BaseModel):
     status: str
     redis: bool
     models: int
+    engine: bool = Field(description="The engine answers: always true in one process; with an engine process, a ping.")
 
 
 class ErrorDetail(BaseModel):

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -73,12 +73,14 @@ class ServeProcess:
         log_level: str = "warning",
         log_path: Path | None = None,
         root: Path = ROOT,
+        serve_args: Sequence[str] = (),
     ) -> None:
         """`log_path`: where the server's output goes (default: this process's); `root`: the checkout it runs
         from (its working directory, so `ebmm` and its packages are imported from there: another git worktree
-        serves that commit's code)."""
+        serves that commit's code); `serve_args`: more `ebmm serve` options (e.g. `--workers 2`)."""
         self.port = free_port()
         self.root = root
+        self.serve_args = list(serve_args)
         self.log_level, self.log_path = log_level, log_path
         self.env = serve_env(settings, inherit_settings)
         self.ready_timeout_s = ready_timeout_s
@@ -90,6 +92,7 @@ class ServeProcess:
 
     def __enter__(self) -> ServeProcess:
         command = [sys.executable, "-m", "ebmm.cli", "serve", "--port", str(self.port), "--log-level", self.log_level]
+        command += self.serve_args
         output = None if self.log_path is None else self.log_path.open("ab")
         try:
             self.process = subprocess.Popen(

@@ -24,6 +24,14 @@ class Settings(BaseSettings):
     # Eager by default until the graph path has run on a GPU (tests/model/test_cuda.py skips without one).
     engine_mode: Literal["auto", "eager", "graph"] = "eager"
     torch_threads: int | None = Field(None, ge=1, description="torch CPU threads of the engine (default: torch's).")
+    engine_socket: Path | None = Field(
+        None,
+        description="Unix socket of the engine process (`ebmm engine`): API workers send their jobs there and run "
+        "no engine of their own. Unset: the engine runs in this process. `ebmm serve --workers N` (N > 1) sets it.",
+    )
+    engine_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Where the engine process serves its own Prometheus metrics (unset: not)."
+    )
     data_dir: Path = Field(Path("data"), description="Embedded Redis data directory (used when no REDIS_URL).")
     redis_url: str | None = Field(
         None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +87,14 @@ class ServeProcess(serve_process.ServeProcess):
     """`ebmm serve` with the tiny checkpoints, this run's API keys and its own data dir (see service.serve_process)."""
 
     def __init__(
-        self, checkpoints: Path, data_dir: Path, *, log_path: Path | None = None, log_level: str = "warning", **env: str
+        self,
+        checkpoints: Path,
+        data_dir: Path,
+        *,
+        log_path: Path | None = None,
+        log_level: str = "warning",
+        serve_args: Sequence[str] = (),
+        **env: str,
     ) -> None:
         settings = {
             "EBMM_CHECKPOINT_DIR": str(checkpoints),
@@ -97,7 +104,7 @@ class ServeProcess(serve_process.ServeProcess):
             "EBMM_API_KEYS": api_keys(KEYS),
             **env,
         }
-        super().__init__(settings, log_level=log_level, log_path=log_path)
+        super().__init__(settings, log_level=log_level, log_path=log_path, serve_args=serve_args)
 
     def client(self, tenant: str = TENANT) -> EBMMClient:
         return EBMMClient(self.url, api_key=KEYS[tenant])

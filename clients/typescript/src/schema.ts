@@ -115,7 +115,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Redis reachable and models loaded */
+        /** Redis reachable, models loaded, the engine (process) answering */
         get: operations["health-ready"];
         put?: never;
         post?: never;
@@ -353,6 +353,11 @@ export interface components {
         };
         /** Readiness */
         Readiness: {
+            /**
+             * Engine
+             * @description The engine answers: always true in one process; with an engine process, a ping.
+             */
+            engine: boolean;
             /** Models */
             models: number;
             /** Redis */
@@ -995,7 +1000,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            /** @description Redis unreachable or no model loaded. */
+            /** @description Redis unreachable, no model loaded, or the engine process down. */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -30,14 +30,18 @@ async def healthz(request: Request) -> ORJSONResponse:
     "/readyz",
     operation_id="health-ready",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Redis unreachable or no model loaded."}},
-    summary="Redis reachable and models loaded",
+    responses={
+        503: {"model": Readiness, "description": "Redis unreachable, no model loaded, or the engine process down."}
+    },
+    summary="Redis reachable, models loaded, the engine (process) answering",
 )
-async def readyz(store: StoreDep, registry: RegistryDep) -> ORJSONResponse:
+async def readyz(request: Request, store: StoreDep, registry: RegistryDep) -> ORJSONResponse:
     redis_ok = await store.ping()
     models = len(registry.engines)
-    ready = redis_ok and models > 0
-    body = {"status": "ready" if ready else "not ready", "redis": redis_ok, "models": models}
+    link = request.app.state.engine_link
+    engine_ok = link is None or await link.ready()
+    ready = redis_ok and models > 0 and engine_ok
+    body = {"status": "ready" if ready else "not ready", "redis": redis_ok, "models": models, "engine": engine_ok}
     return ORJSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -68,6 +68,7 @@ class QueryTrace:
 
 @dataclass(kw_only=True)
 class Readiness:
+    engine: bool
     models: int
     redis: bool
     status: str

@@ -1,0 +1,113 @@
+"""The engine process: API workers without engines of their own send it their jobs; batches form across workers;
+its failure is reported (503, /readyz false), never a hang, and it is started again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from ebmm_client import EBMMError
+from model.engine import Engine
+from service.batch_ops import LocalQueues, ReadJob
+from service.batcher import Batcher
+from service.engine_link import EngineLink, RemoteModelQueues
+from service.engine_process import EngineServer
+from service.errors import ApiError
+from service.metrics import Metrics
+from service.registry import ModelRegistry
+from service.request_context import RequestFacts, serving
+
+from .conftest import BINARY, Bits, ServeProcess
+
+
+def engine_pids(server: ServeProcess) -> list[int]:
+    """The `ebmm engine` processes of the server's process group."""
+    assert server.process is not None
+    group, pids = os.getpgid(server.process.pid), []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            if entry.name.isdigit() and b"engine" in command and os.getpgid(int(entry.name)) == group:
+                pids.append(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue
+    return pids
+
+
+def wait_ready(url: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while httpx.get(f"{url}/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "the engine process was not started again"
+        time.sleep(0.2)
+
+
+def test_workers_share_one_engine_process_which_answers_as_the_engine_and_is_restarted(
+    checkpoints: Path, tmp_path: Path, engine: Engine, bits: Bits
+) -> None:
+    patterns = bits.patterns(6)
+    queries = bits.erase(patterns, 8)
+    theta = engine.write(torch.from_numpy(patterns)[None])
+    local = engine.read(theta, torch.from_numpy(queries)[None], torch.from_numpy(queries != 0)[None]).patterns[0]
+    with ServeProcess(checkpoints, tmp_path / "data", serve_args=["--workers", "2"]) as server:
+        assert len(engine_pids(server)) == 1
+        with server.client() as client:
+            memory = client.write(BINARY, patterns)
+            assert np.array_equal(np.asarray(client.retrieve(memory.id, queries).patterns), local.numpy())
+            assert httpx.get(f"{server.url}/readyz").json()["engine"] is True
+
+            [pid] = engine_pids(server)
+            os.kill(pid, signal.SIGKILL)
+            start = time.monotonic()
+            with pytest.raises(EBMMError) as refused:
+                client.retrieve(memory.id, queries)
+            assert refused.value.status == 503 and refused.value.type == "engine_unavailable"
+            assert time.monotonic() - start < 5
+            ready = httpx.get(f"{server.url}/readyz")
+            assert ready.status_code == 503 and ready.json()["engine"] is False
+
+            wait_ready(server.url)
+            assert engine_pids(server) != [pid]
+            assert np.array_equal(np.asarray(client.retrieve(memory.id, queries).patterns), local.numpy())
+
+
+async def test_jobs_of_two_workers_share_a_batch_and_refusals_come_back_as_they_are(
+    checkpoints: Path, tmp_path: Path, engine: Engine, bits: Bits
+) -> None:
+    registry = ModelRegistry.load(checkpoints, "cpu", "eager")
+    batcher = Batcher(Metrics(), max_batch=8, max_delay_ms=300, max_queue=64, max_tenant_queue=1, deadline_s=10)
+    registry.start(LocalQueues(batcher))
+    socket_path = tmp_path / "engine.sock"
+    server = await asyncio.start_unix_server(EngineServer(registry).handle, path=str(socket_path))
+    links = [EngineLink(socket_path, deadline_s=10), EngineLink(socket_path, deadline_s=10)]
+    version = registry.newest(BINARY)
+    patterns = bits.patterns(4)
+    theta = engine.write(torch.from_numpy(patterns)[None])[0].numpy()
+    job = ReadJob(theta, bits.erase(patterns, 8), None)
+
+    async def read(link: EngineLink, tenant: str) -> tuple[object, int | None]:
+        with serving(RequestFacts("test", "POST")) as facts:
+            outcome = await RemoteModelQueues.of(link, BINARY, version.checkpoint_hash).read.submit(job, tenant)
+        return outcome, facts.batch_size
+
+    try:
+        (first, first_batch), (second, second_batch) = await asyncio.gather(read(links[0], "a"), read(links[1], "b"))
+        assert first_batch == second_batch == 2  # one engine call for the jobs of both connections
+        expected = engine.read(torch.from_numpy(theta)[None], torch.from_numpy(job.queries)[None]).patterns[0]
+        assert np.array_equal(first.patterns, expected.numpy()) and np.array_equal(second.patterns, first.patterns)
+        results = await asyncio.gather(read(links[0], "a"), read(links[1], "a"), return_exceptions=True)
+        refused = [r for r in results if isinstance(r, ApiError)]  # tenant "a" may have one job waiting
+        assert len(refused) == 1 and refused[0].status == 429 and refused[0].type == "tenant_busy"
+        assert refused[0].headers is not None and "Retry-After" in refused[0].headers
+    finally:
+        for link in links:
+            await link.close()
+        server.close()
+        await batcher.drain()
