@@ -36,11 +36,13 @@ import orjson
 from rich.markup import escape
 from rich.table import Table
 
+from benchmarks.scale import SCALE_QUOTA, fill, memories_held, redis_used_memory, retrieve_requests, scale_row
 from benchmarks.spot_check import PROBES, SpotCheck
 from benchmarks.wrk_driver import Request, run_wrk_cell, wrk_binary, wrk_version
 from ebmm_client import AsyncEBMMClient, EBMMClient
 from ebmm_client.models import ModelPublic
 from service.auth import key_digest
+from service.embedded_redis import EmbeddedRedis
 from service.serve_process import ROOT, ServeProcess
 
 Generator = Literal["auto", "wrk", "httpx"]
@@ -51,6 +53,7 @@ WRITE_BODIES = 64
 READ_BODIES = 256
 TTL_SECONDS = 3600  # what the benchmark writes expires: a server given with --url is not left full
 SETUP_CONCURRENCY = 16  # concurrent writes while storing the memories (under the tenant's queue limit)
+BENCH_TENANT = "bench"  # the tenant of a server started here
 
 
 @dataclass
@@ -63,22 +66,41 @@ class Target:
     api_key: str | None
     requests: dict[str, list[Request]] | None = None
     spot_check: SpotCheck | None = None
+    ids: list[str] | None = None  # of the workload's stored memories, in order
 
 
 @contextmanager
-def started_server(root: Path = ROOT) -> Iterator[tuple[str, str]]:
-    """`ebmm serve` of the checkout at `root` on a free loopback port with its own embedded Redis, serving this
-    checkout's checkpoints (unless EBMM_CHECKPOINT_DIR says otherwise); yields its URL and API key."""
+def started_server(root: Path = ROOT, redis_url: str | None = None) -> Iterator[tuple[str, str]]:
+    """`ebmm serve` of the checkout at `root` on a free loopback port with its own embedded Redis (or the one at
+    `redis_url`, with quotas that hold the scale cells' memories), serving this checkout's checkpoints (unless
+    EBMM_CHECKPOINT_DIR says otherwise); yields its URL and API key."""
     api_key = secrets.token_urlsafe(32)
     checkpoints = Path(os.environ.get("EBMM_CHECKPOINT_DIR", "checkpoints"))
     with tempfile.TemporaryDirectory(prefix="ebmm-load-") as data_dir:
         settings = {
             "EBMM_DATA_DIR": data_dir,
-            "EBMM_API_KEYS": f"{key_digest(api_key)}:bench",
+            "EBMM_API_KEYS": f"{key_digest(api_key)}:{BENCH_TENANT}",
             "EBMM_CHECKPOINT_DIR": str(ROOT / checkpoints),  # an absolute path stays as it is
         }
+        if redis_url is not None:
+            settings |= {
+                "EBMM_REDIS_URL": redis_url,
+                "EBMM_TENANT_MAX_MEMORIES": str(SCALE_QUOTA.max_memories),
+                "EBMM_TENANT_MAX_FLOATS": str(SCALE_QUOTA.max_floats),
+            }
         with ServeProcess(settings, inherit_settings=True, root=root) as server:
             yield server.url, api_key
+
+
+@contextmanager
+def scale_redis() -> Iterator[str]:
+    """An embedded redis-server for the scale cells (fsync every second: filling it is not what is measured)."""
+    with tempfile.TemporaryDirectory(prefix="ebmm-scale-") as data_dir:
+        embedded = EmbeddedRedis(Path(data_dir), "everysec")
+        try:
+            yield embedded.start()
+        finally:
+            embedded.stop()
 
 
 @contextmanager
@@ -138,11 +160,16 @@ def draw_workload(info: ModelPublic, memories: int, seed: int = 0) -> Workload:
     reads = []
     for _ in range(READ_BODIES):
         m = int(rng.integers(memories))
-        query = stored[m][rng.integers(count)].copy()
-        if info.domain == "binary":
-            query[rng.choice(info.input_dim, info.distortion_size, replace=False)] = 0.0
-        reads.append((m, query))
+        reads.append((m, query_of(info, stored[m][rng.integers(count)], rng)))
     return Workload(info.name, stored, writes, reads)
+
+
+def query_of(info: ModelPublic, pattern: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A retrieve's query for a stored pattern [D]: binary models' standard erasure, else the pattern itself."""
+    query = pattern.copy()
+    if info.domain == "binary":
+        query[rng.choice(info.input_dim, info.distortion_size, replace=False)] = 0.0
+    return query
 
 
 async def _store(url: str, api_key: str | None, workload: Workload) -> list[str]:
@@ -159,7 +186,7 @@ async def _store(url: str, api_key: str | None, workload: Workload) -> list[str]
 
 def prepare(target: Target, workload: Workload, client: EBMMClient) -> None:
     """Store the workload in the target, encode its requests and take its spot check's reference answers."""
-    ids = asyncio.run(_store(target.url, target.api_key, workload))
+    ids = target.ids = asyncio.run(_store(target.url, target.api_key, workload))
     expiry = {"ttl_seconds": TTL_SECONDS}
     target.requests = {
         "healthz": [Request("GET", "/healthz")],
@@ -268,11 +295,17 @@ def run_load_bench(
     generator: Generator = "auto",
     compare_url: str | None = None,
     compare_ref: str | None = None,
+    stored: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Every cell against `url` (or a server of this checkout started here) and, with `compare_url` or
-    `compare_ref`, against that second server, interleaved; `rounds` repeats the whole sequence."""
+    `compare_ref`, against that second server, interleaved; `rounds` repeats the whole sequence. `stored`: then
+    the scale cells (benchmarks/scale.py) on a server started here, at each of these numbers of memories."""
     if compare_url is not None and compare_ref is not None:
         raise ValueError("give --compare-url or --compare-ref, not both")
+    if stored and (url is not None or compare_url is not None or compare_ref is not None):
+        raise ValueError("--stored measures a server started here, alone (no --url, --compare-url, --compare-ref)")
+    if stored and min(stored) <= memories:
+        raise ValueError(f"every --stored count must be over --memories ({memories})")
     if min(connections) < threads:
         raise ValueError(f"every connection count must be at least --threads ({threads})")
     used, reason = choose_generator(generator)
@@ -283,7 +316,8 @@ def run_load_bench(
         if url is not None:
             targets.append(Target("A", url, _check_loopback(url), os.environ.get("EBMM_API_KEY")))
         else:
-            started, key = stack.enter_context(started_server())
+            redis_url = stack.enter_context(scale_redis()) if stored else None
+            started, key = stack.enter_context(started_server(redis_url=redis_url))
             targets.append(Target("A", "this checkout", started, key))
         if compare_url is not None:
             compare_key = os.environ.get("EBMM_COMPARE_API_KEY", os.environ.get("EBMM_API_KEY"))
@@ -312,6 +346,12 @@ def run_load_bench(
                         if op == "retrieve":
                             target.spot_check.verify(f"after {name}")
                         runs.setdefault((target.label, op, count), []).append(cell)
+        scale = []
+        if stored:
+            assert redis_url is not None
+            scale = run_scale_cells(
+                used, targets[0], infos[0], workload, redis_url, stored, connections[0], seconds, threads, clients[0]
+            )
     servers = [
         {
             "label": t.label,
@@ -338,8 +378,48 @@ def run_load_bench(
         "memories": memories,
         "servers": servers,
         "compare": _compare(servers[0]["cells"], servers[1]["cells"]) if len(servers) == 2 else None,
-        "non_2xx": sum(c["non_2xx"] for s in servers for c in s["cells"]),
+        "scale": scale,
+        "non_2xx": sum(c["non_2xx"] for s in servers for c in s["cells"]) + sum(row["non_2xx"] for row in scale),
     }
+
+
+def run_scale_cells(
+    generator: Literal["wrk", "httpx"],
+    target: Target,
+    info: ModelPublic,
+    workload: Workload,
+    redis_url: str,
+    stored: tuple[int, ...],
+    connections: int,
+    seconds: float,
+    threads: int,
+    client: EBMMClient,
+) -> list[dict[str, Any]]:
+    """At each count of stored memories (ascending): fill the store up to it with copies of the workload's first
+    memory, spot-check, run one retrieve cell over the copies, and read Redis's memory (benchmarks/scale.py)."""
+    assert target.ids is not None
+    template = target.ids[0]
+    rng = np.random.default_rng(1)
+    queries = np.stack([query_of(info, pattern, rng) for pattern in workload.stored[0]])  # [N, D]
+    copies = [template]
+    check = None
+    rows = []
+    for count in sorted(stored):
+        missing = count - memories_held(redis_url, BENCH_TENANT)  # the workload's, the write cells' and copies
+        copies += asyncio.run(
+            fill(redis_url, BENCH_TENANT, template, info.writable_floats, max(0, missing), TTL_SECONDS)
+        )
+        if check is None:
+            probes = [(copies[-1 - k], queries[k : k + 1]) for k in range(PROBES)]
+            check = SpotCheck(client, workload.model, probes, workload.writes[0])
+            check.take_reference()
+        requests = {"retrieve": retrieve_requests(copies, queries, READ_BODIES)}
+        cell_target = Target(target.label, target.source, target.url, target.api_key, requests)
+        check.verify(f"before the scale cell at {count} memories")
+        cell = run_cell(generator, cell_target, "retrieve", connections, seconds, threads)
+        check.verify(f"after the scale cell at {count} memories")
+        rows.append(scale_row(memories_held(redis_url, BENCH_TENANT), cell, redis_used_memory(redis_url)))
+    return rows
 
 
 def _combine(op: str, connections: int, cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -427,3 +507,21 @@ def ratio_table(result: dict[str, Any]) -> Table:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def scale_table(result: dict[str, Any]) -> Table:
+    """Retrieve latency and Redis memory by the number of stored memories (the --stored cells)."""
+    table = Table(title=f"retrieves as the store grows ({result['model']})")
+    for column in ("stored", "req/s", "p50 ms", "p99 ms", "non-2xx", "Redis MB", "bytes / memory"):
+        table.add_column(column, justify="right")
+    for row in result["scale"]:
+        table.add_row(
+            f"{row['stored']:,}",
+            f"{row['per_s']:,.0f}",
+            f"{row['p50_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+            str(row["non_2xx"]),
+            f"{row['redis_used_mb']:,.1f}",
+            f"{row['redis_bytes_per_memory']:,}",
+        )
+    return table

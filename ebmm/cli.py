@@ -458,11 +458,18 @@ def bench_load_command(
     rounds: Annotated[int, typer.Option(help="Times the whole sequence of cells runs.", min=1)] = 1,
     generator: Annotated[str, typer.Option(help="auto (wrk when installed, else httpx), wrk or httpx.")] = "auto",
     model: Annotated[str | None, typer.Option(help="Default: the first served binary model.")] = None,
+    stored: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated numbers of stored memories (e.g. 1000,10000,100000): then retrieve latency and "
+            "Redis memory at each, on a server started here."
+        ),
+    ] = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """HTTP load: /healthz, write and retrieve req/s and latency, optionally against a second server; answers
     are spot-checked around each retrieve cell (a changed answer fails the run)."""
-    from benchmarks.load import load_table, ratio_table, run_load_bench
+    from benchmarks.load import load_table, ratio_table, run_load_bench, scale_table
     from benchmarks.spot_check import SpotCheckFailed
 
     if generator not in ("auto", "wrk", "httpx"):
@@ -479,6 +486,7 @@ def bench_load_command(
             generator=generator,  # type: ignore[arg-type]
             compare_url=compare_url,
             compare_ref=compare_ref,
+            stored=_counts(stored) if stored else (),
         )
     except SpotCheckFailed as failure:
         console.print(f"[red]spot check failed: {failure}")
@@ -489,6 +497,8 @@ def bench_load_command(
     console.print(f"generator: {result['generator']} ({result['generator_reason']})")
     console.print(load_table(result))
     console.print(ratio_table(result))
+    if result["scale"]:
+        console.print(scale_table(result))
     if result["non_2xx"]:
         console.print(f"[red]{result['non_2xx']} responses were not 2xx (see the non-2xx column)")
     write_json(result, json_path)

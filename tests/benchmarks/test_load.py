@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+import redis
 from typer.testing import CliRunner
 
+import benchmarks.load
 from benchmarks.load import Target, draw_workload, git_worktree, prepare, run_cell, run_load_bench
 from benchmarks.spot_check import SpotCheckFailed
 from benchmarks.wrk_driver import Request, encode_requests, parse_result, run_wrk_cell, wrk_binary
@@ -22,6 +24,7 @@ from ebmm.cli import app
 from ebmm_client import EBMMClient
 from service import serve_process
 from service.serve_process import ROOT
+from service.store import TenantKeys
 from tests.service.conftest import BINARY, KEYS, TENANT, ServeProcess, memory_key
 
 needs_wrk = pytest.mark.skipif(wrk_binary() is None, reason="wrk is not installed (bash scripts/ensure-wrk.sh)")
@@ -175,3 +178,31 @@ def test_cli_refuses_bad_options_with_a_message(server) -> None:
 def test_only_loopback_targets() -> None:
     with pytest.raises(ValueError, match="loopback"):
         run_load_bench("http://example.com:8000", (1,), 0.1, None)
+
+
+@needs_wrk
+def test_scale_cells_fill_the_store_through_its_scripts_and_read_every_copy(
+    checkpoints: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--stored: the started server's Redis holds exactly that many memories of the tenant at each cell (the
+    copies go through MemoryStore.put: quota counters and the listing index count them), the spot checks pass
+    on copies, and Redis's memory grows with them."""
+    monkeypatch.setenv("EBMM_CHECKPOINT_DIR", str(checkpoints))
+    monkeypatch.setenv("EBMM_DEVICE", "cpu")
+    counted = []
+    fill = benchmarks.load.fill
+
+    async def fill_and_count(redis_url: str, tenant: str, *args: object) -> list[str]:
+        ids = await fill(redis_url, tenant, *args)
+        with redis.Redis.from_url(redis_url) as connection:
+            counted.append(connection.zcard(TenantKeys(tenant).created))
+        return ids
+
+    monkeypatch.setattr(benchmarks.load, "fill", fill_and_count)
+    result = run_load_bench(None, (2,), 0.5, BINARY, memories=4, stored=(300, 600))
+    assert [row["stored"] for row in result["scale"]] == [300, 600] and counted == [300, 600]
+    first, second = result["scale"]
+    assert first["per_s"] > 0 and first["non_2xx"] == second["non_2xx"] == 0
+    assert second["redis_used_mb"] > first["redis_used_mb"]
+    with pytest.raises(ValueError, match="--stored"):
+        run_load_bench("http://127.0.0.1:1", (1,), 0.1, None, stored=(100,))
