@@ -1,8 +1,9 @@
 """`ebmm bench load`: `/healthz`, write and retrieve throughput and latency of one or two servers, in one run.
 
 Each server (the one at `url`, or an `ebmm serve` of this checkout started here) gets `memories` memories of
-N = 32 patterns, then for each connection count three cells of `seconds` each: GET /healthz (the HTTP stack's
-ceiling), POST /memories (N = 32, 64 pre-encoded bodies) and POST /memories/{id}/retrieve (one query, for
+N = 32 patterns, then for each connection count four cells of `seconds` each: GET /healthz (the HTTP stack's
+ceiling), POST /memories (N = 32, 64 pre-encoded bodies), the same with `"self_check": false` (the write alone,
+as `ebmm bench engine` measures it) and POST /memories/{id}/retrieve (one query, for
 binary models with the standard erasure, 256 pre-encoded bodies spread over the memories). Each request is
 picked at random from its cell's list by the generator: `wrk` with `benchmarks/wrk/requests.lua` (a C load
 generator that leaves the CPU to the server), or the httpx fallback. A second server (`compare_url`, or
@@ -47,7 +48,7 @@ from service.serve_process import ROOT, ServeProcess
 
 Generator = Literal["auto", "wrk", "httpx"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-OPS = ("healthz", "write", "retrieve")
+OPS = ("healthz", "write", "write_unchecked", "retrieve")
 MAX_REQUESTS_PER_CELL = 200_000  # the httpx generator's bound on one cell's latency list
 WRITE_BODIES = 64
 READ_BODIES = 256
@@ -192,6 +193,14 @@ def prepare(target: Target, workload: Workload, client: EBMMClient) -> None:
         "healthz": [Request("GET", "/healthz")],
         "write": [
             Request("POST", "/memories", orjson.dumps({"model": workload.model, "patterns": X.tolist(), **expiry}))
+            for X in workload.writes
+        ],
+        "write_unchecked": [
+            Request(
+                "POST",
+                "/memories",
+                orjson.dumps({"model": workload.model, "patterns": X.tolist(), "self_check": False, **expiry}),
+            )
             for X in workload.writes
         ],
         "retrieve": [

@@ -77,8 +77,10 @@ def decode_cursor(token: str) -> ListCursor:
     return cursor
 
 
-def recall_error_body(domain: Domain, errors: dict[str, float]) -> dict[str, Any]:
-    """The RecallError body: the standard family's mean first, then every trained family's."""
+def recall_error_body(domain: Domain, errors: dict[str, float] | None) -> dict[str, Any] | None:
+    """The RecallError body: the standard family's mean first, then every trained family's (None: no self-check)."""
+    if errors is None:
+        return None
     by_distortion = [
         {"name": name, "distortion": domain.families[name].description, "mean": mean} for name, mean in errors.items()
     ]
@@ -138,6 +140,7 @@ class MemoryService:
             # the whole request: patterns, metadata, model and the asked-for TTL (a retry that changes only the
             # TTL is another request: 422, never a silently dropped TTL)
             asked = b"" if body.ttl_seconds is None else str(body.ttl_seconds).encode()
+            asked += b"" if body.self_check else b"\0unchecked"  # (the hash of a checked write is unchanged)
             digest = hashlib.sha256(patterns.tobytes() + metadata_bytes + info.name.encode() + b"\0" + asked)
             request_hash = digest.hexdigest()[:16]
             claim_value = f"{memory_id} {request_hash}"
@@ -147,7 +150,7 @@ class MemoryService:
             done_ttl_s = self.settings.idempotency_ttl_s if ttl is None else min(ttl, self.settings.idempotency_ttl_s)
             claim = (idempotency_key, claim_value, done_ttl_s * 1000)
         try:
-            outcome = await queues.write.submit(WriteJob(patterns), tenant)
+            outcome = await queues.write.submit(WriteJob(patterns, body.self_check), tenant)
             now = time.time()
             memory = StoredMemory(
                 id=memory_id,
@@ -171,7 +174,7 @@ class MemoryService:
                 await self.store.release(tenant, claim[0], claim[1])
             raise
         self.metrics.memories_written.labels(info.name).inc()
-        for name, mean in outcome.recall_errors.items():
+        for name, mean in (outcome.recall_errors or {}).items():
             self.metrics.write_recall_error.labels(info.name, name).observe(mean)
         return memory.public()
 

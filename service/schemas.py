@@ -46,6 +46,12 @@ class MemoryCreate(_Request):
     shape: list[int] | None = Field(None, description="[N, D] of `patterns_b64`.", min_length=2, max_length=2)
     ttl_seconds: int | None = Field(None, ge=1, description="Expire the memory after this many seconds.")
     metadata: dict[str, Any] | None = Field(None, description="A small JSON object stored with the memory.")
+    self_check: bool = Field(
+        True,
+        description="false: skip the write-time self-check (`recall_error` is then null). The self-check reads "
+        "stored patterns back from every trained corruption and costs the engine several times the write itself "
+        "(see README Performance): bulk loads that do not need it write faster without.",
+    )
 
     @model_validator(mode="after")
     def _forms(self) -> Self:
@@ -120,7 +126,7 @@ class MemoryPublic(BaseModel):
     created_at: float = Field(description="Unix time, seconds.")
     expires_at: float | None = Field(description="Unix time, seconds; null = never.")
     write_ms: float = Field(description="Engine time of the write, milliseconds.")
-    recall_error: RecallError
+    recall_error: RecallError | None = Field(description="The write-time self-check; null if written without one.")
     metadata: dict[str, Any] | None = None
 
 

@@ -245,7 +245,7 @@ class StoredMemory:
     created_at: float
     expires_at: float | None
     write_ms: float
-    recall_error: dict[str, Any]
+    recall_error: dict[str, Any] | None
     metadata: dict[str, Any] | None
     theta: bytes
     theta_dtype: str = "float32"  # as stored (memories written before the field existed: float32)

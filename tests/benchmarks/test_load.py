@@ -102,7 +102,7 @@ def test_compare_mode_reports_ratios(server, make_server, monkeypatch: pytest.Mo
     a, b = result["servers"]
     assert (a["url"], b["url"]) == (server.url, other_url)
     assert a["spot_checks_passed"] == b["spot_checks_passed"] == 2  # before and after the retrieve cell
-    assert set(result["compare"]) == {"healthz c2", "write c2", "retrieve c2"}
+    assert set(result["compare"]) == {"healthz c2", "write c2", "write_unchecked c2", "retrieve c2"}
     for cell_a, cell_b in zip(a["cells"], b["cells"], strict=True):
         assert cell_a["requests"] > 0 and cell_b["requests"] > 0 and cell_a["non_2xx"] == cell_b["non_2xx"] == 0
         ratios = result["compare"][f"{cell_a['op']} c2"]
@@ -165,7 +165,7 @@ def test_cli_writes_the_report(server, monkeypatch: pytest.MonkeyPatch, tmp_path
     report = orjson.loads(out.read_bytes())
     assert report["generator"] == ("wrk" if wrk_binary() else "httpx") and report["compare"] is None
     assert report["wrk_version"] is None or report["wrk_version"].startswith("wrk ")
-    assert [c["op"] for c in report["servers"][0]["cells"]] == ["healthz", "write", "retrieve"]
+    assert [c["op"] for c in report["servers"][0]["cells"]] == ["healthz", "write", "write_unchecked", "retrieve"]
 
 
 def test_cli_refuses_bad_options_with_a_message(server) -> None:

@@ -9,7 +9,7 @@ from model.config import tiny_binary_config
 from model.engine import Engine
 from model.memory import EnergyMemory
 from model.tasks import random_binary_patterns
-from service.batch_ops import ReadJob, read_batch
+from service.batch_ops import ReadJob, WriteJob, read_batch, write_batch
 
 
 def test_noisy_and_clamped_reads_in_one_batch_are_read_as_if_alone() -> None:
@@ -58,3 +58,16 @@ def test_traced_and_untraced_reads_in_one_batch_are_read_as_if_alone() -> None:
     assert traced.trace.patterns.shape == (4, steps, 32) and traced.trace.patterns.dtype == np.int8
     assert np.array_equal(traced.trace.patterns[:, -1], plain.patterns)
     assert np.array_equal(traced.trace.energies[:, -1], plain.energies)
+
+
+def test_writes_without_a_self_check_skip_it_and_leave_the_others_as_if_alone() -> None:
+    torch.manual_seed(0)
+    engine = Engine(EnergyMemory(tiny_binary_config(distortions=("erase", "flip"))), "x", "cpu")
+    X = random_binary_patterns(2, 4, 32).numpy()
+    calls: list[int] = []
+    unchecked, checked = write_batch(engine, calls.append, [WriteJob(X[0], self_check=False), WriteJob(X[1])])
+    (checked_alone,) = write_batch(engine, calls.append, [WriteJob(X[1])])
+    (unchecked_alone,) = write_batch(engine, calls.append, [WriteJob(X[0])])
+    assert unchecked.recall_errors is None and unchecked.theta == unchecked_alone.theta
+    assert checked.recall_errors == checked_alone.recall_errors and set(checked.recall_errors) == {"erase", "flip"}
+    assert checked.theta == checked_alone.theta

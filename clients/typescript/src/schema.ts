@@ -205,6 +205,12 @@ export interface components {
              */
             patterns_b64?: string | null;
             /**
+             * Self Check
+             * @description false: skip the write-time self-check (`recall_error` is then null). The self-check reads stored patterns back from every trained corruption and costs the engine several times the write itself (see README Performance): bulk loads that do not need it write faster without.
+             * @default true
+             */
+            self_check?: boolean;
+            /**
              * Shape
              * @description [N, D] of `patterns_b64`.
              */
@@ -255,7 +261,8 @@ export interface components {
             model: string;
             /** Num Patterns */
             num_patterns: number;
-            recall_error: components["schemas"]["RecallError"];
+            /** @description The write-time self-check; null if written without one. */
+            recall_error: components["schemas"]["RecallError"] | null;
             /**
              * Write Ms
              * @description Engine time of the write, milliseconds.

@@ -398,16 +398,20 @@ async function storeSet() {
   state.set = [];
   renderSet();
   const error = memory.recall_error;
-  const others = error.by_distortion.slice(1).map((d) => `${d.name} ${format(d.mean)}`).join(", ");
   $("stored").textContent =
-    `Stored memory ${memory.id}: ${memory.num_patterns} patterns. Recall error ${format(error.mean)} ` +
-    `${error.metric} (${error.distortion})${others ? `; ${others}` : ""}. ` +
+    `Stored memory ${memory.id}: ${memory.num_patterns} patterns. ${describeRecall(error)}. ` +
     `Write ${memory.write_ms.toFixed(1)} ms in the engine, ${roundTrip.toFixed(0)} ms round trip.`;
   state.item = 0;
   await reloadMemories(memory.id, memory);
 }
 
 const format = (x) => (Math.abs(x) >= 0.01 || x === 0 ? x.toFixed(2) : x.toExponential(2));
+
+function describeRecall(error) {
+  if (!error) return "Written without a self-check";
+  const others = error.by_distortion.slice(1).map((d) => `${d.name} ${format(d.mean)}`).join(", ");
+  return `Recall error ${format(error.mean)} ${error.metric} (${error.distortion})${others ? `; ${others}` : ""}`;
+}
 
 // ---------------------------------------------------------------- the model's memories, listed by the service
 
@@ -483,10 +487,11 @@ function renderMemories(selected = $("memory").value) {
     const item = document.createElement("li");
     const text = document.createElement("span");
     const error = memory.recall_error;
+    const recall = error ? `recall error ${format(error.mean)} ${error.metric}` : "no self-check";
     const expires = memory.expires_at ? `, expires ${new Date(memory.expires_at * 1000).toLocaleString()}` : "";
     const held = state.patterns[memory.id] ? "written by this tab" : "written elsewhere (patterns not in this tab)";
     text.textContent =
-      `${memory.id} · ${memory.num_patterns} patterns · recall error ${format(error.mean)} ${error.metric} · ` +
+      `${memory.id} · ${memory.num_patterns} patterns · ${recall} · ` +
       `stored ${new Date(memory.created_at * 1000).toLocaleString()}${expires} · ${held} `;
     const use = document.createElement("button");
     use.type = "button";

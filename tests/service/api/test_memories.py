@@ -177,6 +177,20 @@ def test_idempotent_retry_returns_the_same_memory(client: EBMMClient, bits) -> N
     assert (info.value.status, info.value.type, info.value.field) == (422, "idempotency_conflict", "Idempotency-Key")
 
 
+def test_a_write_without_self_check_stores_the_same_theta_and_no_recall_error(server, client: EBMMClient, bits) -> None:
+    X = bits.patterns(6)
+    checked = client.write("tiny", X)
+    unchecked = client.write("tiny", X, self_check=False, idempotency_key="bulk-1")
+    assert checked.recall_error is not None and unchecked.recall_error is None
+    assert torch.equal(stored_theta(server, unchecked.id), stored_theta(server, checked.id))
+    assert client.get(unchecked.id).recall_error is None
+    assert unchecked.id in [m.id for m in client.list_memories(limit=10).memories]
+    assert client.write("tiny", X, self_check=False, idempotency_key="bulk-1").id == unchecked.id
+    with pytest.raises(EBMMError) as info:  # the same key asking for a self-check is another request
+        client.write("tiny", X, idempotency_key="bulk-1")
+    assert (info.value.status, info.value.type) == (422, "idempotency_conflict")
+
+
 def test_models_and_health(client: EBMMClient, engine: Engine) -> None:
     models = {m.name: m for m in client.models()}
     assert set(models) == {"tiny", "tiny-conv"}

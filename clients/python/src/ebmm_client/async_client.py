@@ -56,8 +56,11 @@ class AsyncEBMMClient:
         encoding: Encoding = "json",
         request_id: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        self_check: bool = True,
     ) -> MemoryPublic:
-        call = calls.write(model, patterns, ttl_seconds, metadata, idempotency_key, encoding, request_id, extra)
+        call = calls.write(
+            model, patterns, ttl_seconds, metadata, idempotency_key, encoding, request_id, extra, self_check
+        )
         return await self.send(call)
 
     async def retrieve(

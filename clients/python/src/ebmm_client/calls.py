@@ -73,10 +73,13 @@ def write(
     encoding: Encoding,
     request_id: str | None,
     extra: Mapping[str, Any] | None,
+    self_check: bool = True,
 ) -> Call[MemoryPublic]:
     body: dict[str, Any] = {"model": model, **encode("patterns", patterns, encoding)}
     if ttl_seconds is not None:
         body["ttl_seconds"] = ttl_seconds
+    if not self_check:
+        body["self_check"] = False
     if metadata is not None:
         body["metadata"] = dict(metadata)
     headers = _headers(request_id, **{"Idempotency-Key": idempotency_key})

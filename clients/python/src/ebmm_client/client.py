@@ -58,9 +58,13 @@ class EBMMClient:
         encoding: Encoding = "json",
         request_id: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        self_check: bool = True,
     ) -> MemoryPublic:
-        """Write patterns [N][D] into a new memory. `extra`: body fields this client does not know, sent as given."""
-        call = calls.write(model, patterns, ttl_seconds, metadata, idempotency_key, encoding, request_id, extra)
+        """Write patterns [N][D] into a new memory. `self_check=False`: no write-time self-check (recall_error None,
+        a faster write). `extra`: body fields this client does not know, sent as given."""
+        call = calls.write(
+            model, patterns, ttl_seconds, metadata, idempotency_key, encoding, request_id, extra, self_check
+        )
         return self.send(call)
 
     def retrieve(

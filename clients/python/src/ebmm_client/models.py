@@ -48,6 +48,7 @@ class MemoryCreate:
     metadata: dict[str, Any] | None = None
     patterns: list[list[float]] | None = None
     patterns_b64: str | None = None
+    self_check: bool | None = True
     shape: list[int] | None = None
     ttl_seconds: int | None = None
 
@@ -163,7 +164,7 @@ class MemoryPublic:
     id: str
     model: str
     num_patterns: int
-    recall_error: RecallError
+    recall_error: RecallError | None
     write_ms: float
     metadata: dict[str, Any] | None = None
 
