@@ -7,6 +7,7 @@ sends can produce a 500.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,9 @@ from starlette.responses import Response
 
 from service.request_context import current_request_id
 from service.responses import ORJSONResponse
+
+if TYPE_CHECKING:  # the metrics import the batcher, which raises ApiError
+    from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +66,26 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def error_response(metrics: Metrics, error: ApiError) -> Response:
+    """An ApiError as its JSON response, counted in `ebmm_errors_total` (every error the service answers)."""
+    metrics.errors.labels(error.type).inc()
+    body = error_body(error.type, error.message, error.field)
+    return ORJSONResponse(body, status_code=error.status, headers=error.headers)
+
+
+def http_error(exc: StarletteHTTPException) -> ApiError:
+    """Starlette's / FastAPI's HTTPException (routing, body decoding, body size) as the service's ApiError."""
+    if exc.status_code == 400:  # FastAPI could not decode the body (e.g. not UTF-8): as for malformed JSON
+        return invalid(f"body: {exc.detail}", "body")
+    kind = {404: "not_found", 405: "validation", 413: "too_large"}.get(exc.status_code, "validation")
+    return ApiError(exc.status_code, kind, str(exc.detail), headers=exc.headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render ApiError, request validation and routing errors alike; count each in `ebmm_errors_total`."""
 
     def respond(request: Request, error: ApiError) -> Response:
-        request.app.state.metrics.errors.labels(error.type).inc()
-        body = error_body(error.type, error.message, error.field)
-        return ORJSONResponse(body, status_code=error.status, headers=error.headers)
+        return error_response(request.app.state.metrics, error)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> Response:
@@ -85,11 +102,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return respond(request, invalid(message, field or "body"))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 400:  # FastAPI could not decode the body (e.g. not UTF-8): as for malformed JSON
-            return respond(request, invalid(f"body: {exc.detail}", "body"))
-        kind = {404: "not_found", 405: "validation", 413: "too_large"}.get(exc.status_code, "validation")
-        return respond(request, ApiError(exc.status_code, kind, str(exc.detail), headers=exc.headers))
+    async def http_exception(request: Request, exc: StarletteHTTPException) -> Response:
+        return respond(request, http_error(exc))
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> Response:

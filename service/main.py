@@ -27,6 +27,7 @@ from service.demo import DemoFiles
 from service.embedded_redis import EmbeddedRedis
 from service.engine_link import EngineLink
 from service.errors import install_error_handlers
+from service.lean_dispatch import LeanDispatch
 from service.memories import MemoryService
 from service.metrics import Metrics
 from service.middleware import BodyLimit
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(demo.router)
     app.mount("/demo", DemoFiles(), name="demo")  # after demo.router: /demo/digits is a route
     install_error_handlers(app)
+    app.add_middleware(LeanDispatch, routes=memories.router.routes, metrics=metrics)  # innermost
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, metrics=metrics)
     app.add_middleware(RequestRecord, metrics=metrics)  # ids, counts and logs 413s from the body limit too
     app.state.tracer_provider = instrument(app) if settings.tracing else None  # outermost

@@ -17,7 +17,8 @@ from fastapi.routing import APIRoute
 from model.engine import Engine
 from service.api.routes.memories import router
 from service.body_parser import BodyParser
-from service.requests import LeanCall, ORJSONRequest, ORJSONRoute, is_json_content_type
+from service.lean_dispatch import LeanCall, is_json_content_type
+from service.requests import ORJSONRequest, ORJSONRoute
 
 from .conftest import BINARY, KEYS, TENANT, Bits, ServerThread
 
