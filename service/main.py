@@ -117,6 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Energy-Based Memory Models (Bartunov et al., ICLR 2020): write patterns, retrieve from corruptions.",
         lifespan=lifespan,
         default_response_class=ORJSONResponse,
+        # FastAPI's own OpenTelemetry hooks look up the global providers (environment reads) on every request;
+        # the service's tracing is EBMM_TRACING's instrumentation (service.tracing)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings, app.state.metrics = settings, metrics
     app.include_router(memories.router)
