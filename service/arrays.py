@@ -60,7 +60,10 @@ def check_values(array: np.ndarray, field: str, allowed: tuple[float, ...] | Non
         row, col = _first_bad(bad)
         raise invalid(f"{field}[{row}][{col}] is not a finite number", f"{field}[{row}][{col}]")
     if allowed is not None:
-        bad = ~np.isin(array, np.asarray(allowed, dtype=np.float32))
+        ok = np.zeros(array.shape, dtype=bool)
+        for value in allowed:  # (np.isin costs ~15 µs more on a retrieve's one row)
+            ok |= array == value
+        bad = ~ok
         what = "one of " + ", ".join(f"{v:g}" for v in allowed)
     else:
         bad = (array < lo) | (array > hi)

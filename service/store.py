@@ -69,6 +69,7 @@ from redis.exceptions import TimeoutError as RedisTimeout
 from model.theta_precision import THETA_DTYPES, from_bytes
 from service.errors import ApiError
 from service.metrics import Metrics
+from service.pipelined_reads import PipelinedReads
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
@@ -406,6 +407,7 @@ class MemoryStore:
             self.redis = redis.Redis.from_pool(pool)
             probe_pool = WaitingPool.from_url(url, max_connections=1, timeout=timeout_s, **options)
             self.probe = redis.Redis.from_pool(probe_pool)
+        self._reads = PipelinedReads(self.redis)
         self._reserve = self.redis.register_script(RESERVE_SCRIPT)
         self._store = self.redis.register_script(STORE_SCRIPT)
         self._confirm = self.redis.register_script(CONFIRM_SCRIPT)
@@ -540,7 +542,7 @@ class MemoryStore:
     async def get(self, tenant: str, memory_id: str) -> StoredMemory | None:
         """The tenant's memory, or None (another tenant's id is simply not there)."""
         async with self._call("get"):
-            raw = await self.redis.hgetall(TenantKeys(tenant).memory(memory_id))
+            raw = await self._reads.hgetall(TenantKeys(tenant).memory(memory_id))
         return parse_memory(memory_id, {k.decode(): v for k, v in raw.items()})
 
     async def list(self, tenant: str, limit: int, after: ListCursor | None, model: str | None) -> MemoryPage:
