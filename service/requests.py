@@ -2,8 +2,9 @@
 ones in a parser process (service.body_parser).
 
 FastAPI reads a JSON body through `Request.json()`; routes of routers built with `route_class=ORJSONRoute`
-get a request whose `json()` uses `service.body_parser.parse_json`, or for a body over
-EBMM_PARSE_OFFLOAD_BYTES awaits the app's parser process, so the event loop keeps serving meanwhile.
+get a request whose `json()` uses `service.body_parser.parse_body` (orjson, matrices as float32 arrays), or
+for a body over EBMM_PARSE_OFFLOAD_BYTES awaits it in the app's parser process, so the event loop keeps serving
+meanwhile.
 
 Every route of these routers needs an API key, and `ORJSONRoute` checks it before the body is read: FastAPI
 reads and parses a body before it resolves dependencies, so an anonymous client could otherwise make the
@@ -22,7 +23,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from service.auth import authenticate_headers
-from service.body_parser import BodyParser, parse_json, parse_large_body
+from service.body_parser import BodyParser, parse_body
 
 
 class ORJSONRequest(Request):
@@ -31,9 +32,9 @@ class ORJSONRequest(Request):
             body = await self.body()
             parser: BodyParser = self.app.state.body_parser
             if parser.offloads(body):
-                self._json = await asyncio.get_running_loop().run_in_executor(parser.pool, parse_large_body, body)
+                self._json = await asyncio.get_running_loop().run_in_executor(parser.pool, parse_body, body)
             else:
-                self._json = parse_json(body)
+                self._json = parse_body(body)
         return self._json
 
 

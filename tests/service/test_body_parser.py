@@ -6,7 +6,7 @@ import httpx
 import numpy as np
 import pytest
 
-from service.body_parser import as_float32_matrix, parse_large_body
+from service.body_parser import as_float32_matrix, parse_body
 
 from .conftest import KEYS, TENANT
 
@@ -20,11 +20,11 @@ def test_rectangles_of_numbers_become_float32_arrays_and_nothing_else_does() -> 
 
 
 def test_the_parser_converts_only_the_matrix_fields() -> None:
-    parsed = parse_large_body(b'{"model": "tiny", "patterns": [[1, -1]], "metadata": {"rows": [[1, 2]]}}')
+    parsed = parse_body(b'{"model": "tiny", "patterns": [[1, -1]], "metadata": {"rows": [[1, 2]]}}')
     assert isinstance(parsed["patterns"], np.ndarray) and parsed["metadata"] == {"rows": [[1, 2]]}
-    assert parse_large_body(b"[1, 2]") == [1, 2]
+    assert parse_body(b"[1, 2]") == [1, 2]
     with pytest.raises(ValueError):  # json.JSONDecodeError: FastAPI answers it with a 422
-        parse_large_body(b'{"patterns": [[1, }')
+        parse_body(b'{"patterns": [[1, }')
 
 
 def test_every_body_through_the_parser_process_gives_the_same_answers_and_errors(make_server, bits) -> None:

@@ -33,17 +33,24 @@ def request_with_body(body: bytes, parser: BodyParser | None = None) -> ORJSONRe
     return ORJSONRequest({"type": "http", "method": "POST", "headers": [], "app": app}, receive)
 
 
-async def test_json_bodies_are_parsed_by_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_json_bodies_are_parsed_by_orjson_with_matrices_as_float32_arrays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     calls, loads = [], orjson.loads
     monkeypatch.setattr("service.body_parser.orjson.loads", lambda body: calls.append(body) or loads(body))
-    body = orjson.dumps({"queries": [[1.0, -1.0, 0.0]]})
-    assert await request_with_body(body).json() == {"queries": [[1.0, -1.0, 0.0]]}
+    body = orjson.dumps({"queries": [[1.0, -1.0, 0.0]], "metadata": {"rows": [[1, 2]]}})
+    parsed = await request_with_body(body).json()
+    assert isinstance(parsed["queries"], np.ndarray) and parsed["queries"].dtype == np.float32
+    assert parsed["queries"].tolist() == [[1.0, -1.0, 0.0]] and parsed["metadata"] == {"rows": [[1, 2]]}
     assert calls == [body]
+    ragged = await request_with_body(b'{"queries": [[1, -1], [0]]}').json()
+    assert ragged == {"queries": [[1, -1], [0]]}  # not a rectangle: left as lists, for validation to name the row
 
 
 async def test_bodies_orjson_refuses_get_the_json_module_s_reading() -> None:
     parsed = await request_with_body(b'{"patterns": [[1, NaN, Infinity]]}').json()
-    assert parsed["patterns"][0][0] == 1 and math.isnan(parsed["patterns"][0][1]) and parsed["patterns"][0][2] > 1e308
+    first, not_a_number, infinite = parsed["patterns"][0]
+    assert first == 1 and math.isnan(not_a_number) and math.isinf(infinite)
     assert await request_with_body(b'{"n": 1000000000000000000001}').json() == {"n": 10**21 + 1}  # exact
     with pytest.raises(ValueError):  # still malformed for both: FastAPI turns it into a 422
         await request_with_body(b'{"model": ').json()
