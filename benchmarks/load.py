@@ -305,10 +305,14 @@ def run_load_bench(
     compare_url: str | None = None,
     compare_ref: str | None = None,
     stored: tuple[int, ...] = (),
+    ops: tuple[str, ...] = OPS,
 ) -> dict[str, Any]:
     """Every cell against `url` (or a server of this checkout started here) and, with `compare_url` or
     `compare_ref`, against that second server, interleaved; `rounds` repeats the whole sequence. `stored`: then
-    the scale cells (benchmarks/scale.py) on a server started here, at each of these numbers of memories."""
+    the scale cells (benchmarks/scale.py) on a server started here, at each of these numbers of memories. `ops`:
+    the cells to run (a subset of OPS, e.g. without write_unchecked against a commit that predates it)."""
+    if not ops or set(ops) - set(OPS) or "healthz" not in ops:
+        raise ValueError(f"--ops takes healthz and any of {', '.join(OPS[1:])}, comma-separated")
     if compare_url is not None and compare_ref is not None:
         raise ValueError("give --compare-url or --compare-ref, not both")
     if stored and (url is not None or compare_url is not None or compare_ref is not None):
@@ -345,7 +349,7 @@ def run_load_bench(
         runs: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         for round_ in range(rounds):
             for count in connections:
-                for op in OPS:
+                for op in ops:
                     for target in targets:  # interleaved: A, B, A, B, ...
                         assert target.spot_check is not None
                         name = f"round {round_ + 1} {op} c{count} on {target.label}"
@@ -366,7 +370,7 @@ def run_load_bench(
             "label": t.label,
             "source": t.source,
             "url": t.url,
-            "cells": [_combine(op, count, runs[(t.label, op, count)]) for count in connections for op in OPS],
+            "cells": [_combine(op, count, runs[(t.label, op, count)]) for count in connections for op in ops],
             "spot_checks_passed": t.spot_check.checks if t.spot_check else 0,
         }
         for t in targets

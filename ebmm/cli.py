@@ -465,6 +465,9 @@ def bench_load_command(
             "Redis memory at each, on a server started here."
         ),
     ] = None,
+    ops: Annotated[
+        str, typer.Option(help="Comma-separated cells: healthz and any of write, write_unchecked, retrieve.")
+    ] = "healthz,write,write_unchecked,retrieve",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """HTTP load: /healthz, write and retrieve req/s and latency, optionally against a second server; answers
@@ -487,6 +490,7 @@ def bench_load_command(
             compare_url=compare_url,
             compare_ref=compare_ref,
             stored=_counts(stored) if stored else (),
+            ops=tuple(ops.split(",")),
         )
     except SpotCheckFailed as failure:
         console.print(f"[red]spot check failed: {failure}")

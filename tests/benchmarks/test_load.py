@@ -173,6 +173,16 @@ def test_cli_refuses_bad_options_with_a_message(server) -> None:
     assert bad.exit_code == 2 and "at least --threads (2)" in bad.output
     both = ["--compare-url", server.url, "--compare-ref", "HEAD"]
     assert "not both" in CliRunner().invoke(app, ["bench", "load", "--url", server.url, *both]).output
+    for ops in ("retrieve", "healthz,writes"):
+        refused = CliRunner().invoke(app, ["bench", "load", "--url", server.url, "--ops", ops])
+        assert refused.exit_code == 2 and "--ops takes healthz" in refused.output
+
+
+def test_ops_choose_the_cells(server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EBMM_API_KEY", KEYS[TENANT])
+    result = run_load_bench(server.url, (2,), 0.3, BINARY, memories=2, ops=("healthz", "retrieve"))
+    assert [cell["op"] for cell in result["servers"][0]["cells"]] == ["healthz", "retrieve"]
+    assert set(result["servers"][0]["ratios"]) == {"retrieve/healthz c2"}
 
 
 def test_only_loopback_targets() -> None:
