@@ -86,6 +86,18 @@ class Energy(nn.Module):
         """∇ₓE: [B, M, *S] alone (reading needs no energy values until the last step)."""
         return self.energy_and_grad(x, theta, create_graph)[1]
 
+    def write_loss_grad(self, X: Tensor, weights: Tensor, theta: Tensor, alpha: Tensor, create_graph: bool) -> Tensor:
+        """∇_θ Σ_i w_i [E(x_i; θ) + α ‖∇ₓE(x_i; θ)‖²], the data part of the writing loss's gradient.
+        X: [B, N, *S], weights: [B, N], θ: [B, P] -> [B, P]. By autograd (double backward); with
+        `create_graph` the result stays differentiable (meta-training), else θ is taken as a fresh leaf."""
+        with torch.enable_grad():
+            if not create_graph:
+                theta = theta.detach().requires_grad_()
+            e, grad_x = self.energy_and_grad(X, theta, create_graph=True)
+            per_pattern = e + alpha * grad_x.flatten(2).pow(2).sum(-1)  # [B, N]
+            (grad_theta,) = torch.autograd.grad((weights * per_pattern).sum(), theta, create_graph=create_graph)
+        return grad_theta
+
 
 class FCEnergy(Energy):
     """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c)  [+ a quadratic].
@@ -139,6 +151,39 @@ class FCEnergy(Energy):
         if self.quadratic:
             grad = grad + self._quadratic(x, with_grad=True)[1]
         return grad.view_as(x)
+
+    def write_loss_grad(self, X: Tensor, weights: Tensor, theta: Tensor, alpha: Tensor, create_graph: bool) -> Tensor:
+        """The writing loss's data gradient (see Energy); for serving (not `create_graph`) written out by hand,
+        no autograd graph. With u = W x + b, h = tanh u, z = A h + c, s = σ(z) ⊙ v, a = Aᵀ s, du = a ⊙ (1 − h²),
+        g = ∇ₓE = Wᵀ du (+ the quadratic's, which no θ enters) and r = 2α g:
+
+            ∂/∂W = Σ_i w_i [ (du + γ) xᵀ + du rᵀ ],   ∂/∂b = Σ_i w_i (du + γ),
+            γ = [ Aᵀ (σ'(z) ⊙ v ⊙ A (δ ⊙ (1 − h²))) − 2 h ⊙ a ⊙ δ ] ⊙ (1 − h²),   δ = W r,
+
+        γ being the α term's path through du. Meta-training keeps autograd (the same value, differentiable)."""
+        if create_graph:
+            return super().write_loss_grad(X, weights, theta, alpha, create_graph)
+        with torch.no_grad():
+            return self._write_loss_grad_by_hand(X, weights, theta, alpha)
+
+    def _write_loss_grad_by_hand(self, X: Tensor, weights: Tensor, theta: Tensor, alpha: Tensor) -> Tensor:
+        W, h, z = self._forward(X, theta)
+        x = X.flatten(2)  # [B, N, D]
+        sigma = torch.sigmoid(z)
+        a = (sigma * self.v) @ self.A  # [B, N, H]
+        squashed = 1.0 - h * h
+        du = a * squashed
+        g = torch.bmm(du, W)  # [B, N, D]
+        if self.quadratic:
+            g = g + self._quadratic(X, with_grad=True)[1]
+        r = (2.0 * alpha) * g
+        delta = torch.bmm(r, W.transpose(1, 2))  # [B, N, H]
+        curvature = sigma * (1.0 - sigma) * self.v  # σ'(z) ⊙ v: [B, N, G]
+        gamma = ((((delta * squashed) @ self.A.T) * curvature) @ self.A - 2.0 * h * a * delta) * squashed
+        weighted = weights.unsqueeze(-1)
+        through_u = weighted * (du + gamma)  # [B, N, H]
+        grad_W = torch.bmm(through_u.transpose(1, 2), x) + torch.bmm((weighted * du).transpose(1, 2), r)
+        return torch.cat([grad_W.flatten(1), through_u.sum(1)], dim=1)
 
     def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W.  -> [B, M, D]"""

@@ -81,8 +81,9 @@ class EnergyMemory(nn.Module):
     def write(self, X: Tensor, pattern_mask: Tensor | None = None, create_graph: bool = False) -> Tensor:
         """X: [B, N, *S], pattern_mask: [B, N] (True = a real pattern, False = padding) -> θ: [B, P].
 
-        With `create_graph=False` (serving) each step differentiates on a fresh leaf θ and keeps no graph
-        across steps; with `create_graph=True` (meta-training) the whole unrolled loop stays differentiable.
+        With `create_graph=False` (serving) no graph is kept across steps (the FC energy computes each step's
+        gradient by hand, Energy.write_loss_grad); with `create_graph=True` (meta-training) the whole unrolled
+        loop stays differentiable.
         """
         batch, count = X.shape[:2]
         if pattern_mask is None:
@@ -100,13 +101,8 @@ class EnergyMemory(nn.Module):
             alpha, beta, write_lr, theta_bar = alpha.detach(), beta.detach(), write_lr.detach(), theta_bar.detach()
         theta = theta_bar.expand(batch, -1)
         for step in range(self.config.write_steps):
-            with torch.enable_grad():
-                if not create_graph:
-                    theta = theta.detach().requires_grad_()
-                e, grad_x = self.energy.energy_and_grad(X, theta, create_graph=True)
-                per_pattern = e + alpha * grad_x.flatten(2).pow(2).sum(-1)  # [B, N]
-                loss = (weights * per_pattern).sum() + beta * (theta - theta_bar).pow(2).sum()
-                (grad_theta,) = torch.autograd.grad(loss, theta, create_graph=create_graph)
+            grad_theta = self.energy.write_loss_grad(X, weights, theta, alpha, create_graph)
+            grad_theta = grad_theta + 2.0 * beta * (theta - theta_bar)  # the β ‖θ − θ̄‖² term
             theta = theta - write_lr[step] * grad_theta
         return theta if create_graph else theta.detach()
 
