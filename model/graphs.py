@@ -1,9 +1,10 @@
 """CUDA-graph replay of the read and write loops, one captured graph per fixed-shape bucket.
 
 Small batches are launch-bound on a GPU (each unrolled step is ~20 small kernels; a write also runs its
-autograd passes); replaying a captured graph removes the per-kernel launch cost. Reads are captured for
-energies with a hand-written ∇ₓE (no autograd); writes are captured with their autograd passes inside the
-graph, as PyTorch's whole-network capture does. Inputs are copied into static buffers, the graph is
+gradient passes); replaying a captured graph removes the per-kernel launch cost. Reads are captured for
+energies with a hand-written ∇ₓE (no autograd); writes with the FC energy's hand-written write gradient
+(Energy.write_loss_grad; other energies' autograd passes would be captured inside the graph, as PyTorch's
+whole-network capture does). Inputs are copied into static buffers, the graph is
 replayed, outputs are copied out. Batches are padded to (memory bucket, query or pattern bucket) and
 longer ones run in chunks of the largest memory bucket.
 """
