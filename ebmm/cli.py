@@ -24,6 +24,8 @@ models_app = typer.Typer(help="Served models and their checkpoint versions.", no
 app.add_typer(models_app, name="models")
 store_app = typer.Typer(help="The memories in Redis.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+data_app = typer.Typer(help="Image data sets built from package-registry files into data/.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 console = Console()
 
 DEFAULT_CHECKPOINT = Path("checkpoints/binary128")
@@ -195,6 +197,30 @@ def evaluate(
         errors = engine.self_check(engine.write(X), X, generator=generator)
         table.add_row(str(count), *(f"{float(e.mean()):{domain.error_format}}" for e in errors.values()))
     console.print(table)
+
+
+@data_app.command("build")
+def data_build(
+    name: Annotated[str, typer.Argument(help="photos32 or glyphs32.")],
+    root: Annotated[Path, typer.Option(help="Folder the set is written into (ROOT/NAME/).")] = Path("data"),
+    seed: int = 0,
+) -> None:
+    """Build a data set from installed files (scripts/ensure-image-data.sh installs them): `photos32`, patches of
+    photographs split by photograph; `glyphs32`, rendered letters of 100+ scripts split by script."""
+    from model.data.build import BUILDERS, build
+
+    if name not in BUILDERS:
+        raise typer.BadParameter(f"one of {', '.join(BUILDERS)}", param_hint="NAME")
+    try:
+        manifest = build(name, root, seed)
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(1) from exc
+    for split, summary in manifest["splits"].items():
+        console.print(
+            f"{split}: {summary['images']} images from {len(summary['sources'])} sources, {summary['sha256'][:16]}"
+        )
+    console.print(f"wrote {root / name}")
 
 
 @bench_app.command("engine")
