@@ -264,18 +264,31 @@ def bench_images_command(
     counts: Annotated[str, typer.Option(help="Comma-separated numbers of stored images N.")] = "1,2,4,8,16,32,64",
     memories: Annotated[int, typer.Option(help="Memories per N.")] = 64,
     distortion: Annotated[str, typer.Option(help="occlude, occlude-free, noise or salt-pepper.")] = "occlude",
+    budgets: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated floats per memory for the projection and modern Hopfield networks (the memory-size "
+            "sweep); default: the first checkpoint's writable floats. Without any checkpoint, only the baselines run."
+        ),
+    ] = None,
     seed: int = 0,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
-    data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
+    data_root: Annotated[
+        Path | None, typer.Option(help="Local copy of omniglot / cifar10; where built sets are (default data/).")
+    ] = None,
     theta_dtype: ThetaDtypeOption = "float32",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
-    plot: Annotated[Path | None, typer.Option(help="PNG of MSE vs N; examples go beside it as *-examples.png.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="PNG of MSE vs N; beside it *-floats.png (MSE vs floats at the largest N), *-examples.png."),
+    ] = None,
 ) -> None:
-    """Occluded-block MSE vs stored images: EBMM against Hopfield baselines at the same floats per memory."""
+    """Occluded-block MSE vs stored images and vs memory size: EBMM against Hopfield baselines at equal floats."""
     from benchmarks.images import bench_images, images_table
     from model.checkpoint import read_config
-    from model.data.datasets import load_images
+    from model.config import PRESETS
+    from model.data.datasets import PRESET_DATASETS, load_images
     from model.engine import Engine
 
     if threads:
@@ -285,24 +298,45 @@ def bench_images_command(
         for path in sorted(Path("checkpoints").glob("*/config.json"))
         if read_config(path.parent).training.get("settings", {}).get("dataset") == dataset
     ]
-    if not paths:
-        raise typer.BadParameter(f"no checkpoint trained on {dataset!r}; pass --checkpoint")
+    presets = [name for name, trained_on in PRESET_DATASETS.items() if trained_on == dataset]
+    if not paths and (budgets is None or not presets):
+        raise typer.BadParameter(f"no checkpoint trained on {dataset!r}; pass --checkpoint (or --budgets)")
     engines = [Engine.from_checkpoint(path, device, theta_dtype=_theta_dtype(theta_dtype)) for path in paths]
     train_images, test_images = load_images(dataset, "train", data_root), load_images(dataset, "test", data_root)
     try:
-        result, examples = bench_images(engines, test_images, train_images, _counts(counts), memories, seed, distortion)
+        result, examples = bench_images(
+            engines,
+            test_images,
+            train_images,
+            _counts(counts),
+            memories,
+            seed,
+            distortion,
+            budgets=_counts(budgets) if budgets else (),
+            config=None if engines else PRESETS[presets[0]](),
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    result = {"dataset": dataset, "checkpoints": [str(path) for path in paths], "theta_dtype": theta_dtype, **result}
+    result = {
+        "dataset": dataset,
+        "checkpoints": [str(path) for path in paths],
+        "theta_dtype": theta_dtype,
+        "command": "ebmm " + shlex.join(sys.argv[1:]),
+        **result,
+    }
     table = images_table(result)
     console.print(table)
     write_json(result, json_path)
     if plot is not None:
-        from ebmm.image_plots import plot_curves, plot_examples
+        from ebmm.image_plots import plot_curves, plot_examples, plot_memory_size
 
-        plot_curves(result, plot, f"{dataset}: {result['distortion_description']}, test split")
+        title = f"{dataset}: {result['distortion_description']}, test split"
+        plot_curves(result, plot, title)
+        largest = max(result["counts"])
+        floats_plot = plot.with_name(plot.stem + "-floats.png")
+        plot_memory_size(result, floats_plot, largest, f"{title}, N = {largest}")
         plot_examples(examples, plot.with_name(plot.stem + "-examples.png"))
-        console.print(f"wrote {plot} and {plot.with_name(plot.stem + '-examples.png')}")
+        console.print(f"wrote {plot}, {floats_plot} and {plot.with_name(plot.stem + '-examples.png')}")
 
 
 @bench_app.command("binary")
