@@ -67,7 +67,8 @@ def train(
     preset: Annotated[
         str,
         typer.Option(
-            help="Model preset: binary128, tiny, digits, digits-conv, patches16; or a learned baseline of Table 1: "
+            help="Model preset: binary128, tiny, digits, digits-conv, patches16, glyphs32-fc4 / -fc16 / -conv, "
+            "photos32-fc4 / -fc16 / -conv; or a learned baseline of Table 1: "
             "memory-networks, mann, lstm, differentiable-plasticity (these train on the CPU)."
         ),
     ] = ("binary128"),

@@ -43,7 +43,8 @@ def plot_memory_size(result: dict, path: Path, count: int, title: str) -> None:
                 errors[0], linestyle="--", color="grey" if family == "query unchanged" else "black", label=family
             )
             continue
-        ax.plot(floats, errors, "-o" if family.startswith("EBMM") else "-.", label=family)
+        marker = "o" if family.startswith("EBMM") or len(points) == 1 else "."
+        ax.plot(floats, errors, "-" if family.startswith("EBMM") else "-.", marker=marker, label=family)
     ax.set_xscale("log")
     ax.set_xlabel(f"writable floats per memory (one image = {result['image_floats']} floats)")
     ax.set_ylabel(f"MSE on the occluded block, N = {count}")
