@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -209,32 +210,16 @@ def patches16_config(**changes: Any) -> ModelConfig:
     return _image_config("patches16", (3, 16, 16), **{"writable_hidden": 16, **changes})
 
 
-def _images32_fc(name: str, channels: int, writable_hidden: int) -> Any:
-    """A 32×32 FC preset at the paper's image scale: writable W: H×D + b: H, D = 1024·C floats per image, so
-    H is the number of images' worth of floats the memory holds; the Gaussian-prior term (rank 128) that
-    made the digits models beat the classical memories is on by default."""
-
-    def config(**changes: Any) -> ModelConfig:
-        defaults = dict(writable_hidden=writable_hidden, quadratic_energy=True, quadratic_rank=128)
-        return _image_config(name, (channels, 32, 32), **{**defaults, **changes})
-
-    config.__doc__ = f"32×32×{channels} images, FC energy, {writable_hidden * (1024 * channels + 1)} writable floats."
-    return config
-
-
-def _images32_conv(name: str, channels: int) -> Any:
-    """A 32×32 conv preset: 64 writable 5×5 filters (stride 2) + biases, no shared residual block (CPU cost),
-    with the same prior term."""
-
-    def config(**changes: Any) -> ModelConfig:
-        defaults = dict(
-            energy="conv", writable_hidden=64, kernel_size=5, stride=2, residual_blocks=0,
-            quadratic_energy=True, quadratic_rank=128,
-        )  # fmt: skip
-        return _image_config(name, (channels, 32, 32), **{**defaults, **changes})
-
-    config.__doc__ = f"32×32×{channels} images, conv energy, {64 * (25 * channels + 1)} writable floats."
-    return config
+def images32_config(name: str, channels: int, energy: EnergyKind, writable_hidden: int, **changes: Any) -> ModelConfig:
+    """A preset at the paper's image scale: 32×32 images of `channels` channels, a 16×16 block occluded, up to
+    64 per memory, with the rank-128 Gaussian-prior term that made the digits models beat the classical
+    memories. FC: writable W: H×D + b: H (D = 1024·C), so H is the number of images' worth of floats held.
+    Conv: H writable 5×5 filters (stride 2) + biases, no shared residual block (its CPU cost)."""
+    defaults: dict[str, Any] = dict(energy=energy, writable_hidden=writable_hidden, quadratic_energy=True)
+    defaults["quadratic_rank"] = 128
+    if energy == "conv":
+        defaults |= dict(kernel_size=5, stride=2, residual_blocks=0)
+    return _image_config(name, (channels, 32, 32), **{**defaults, **changes})
 
 
 def tiny_conv_config(**changes: Any) -> ModelConfig:
@@ -261,10 +246,9 @@ PRESETS = {
     "patches16": patches16_config,
     # The paper's image scale (32×32, 16×16 block, sets of 64): glyphs32 (1 channel) and photos32 (3 channels),
     # FC at two memory sizes (4 and 16 images' worth of floats) and conv.
-    "glyphs32-fc4": _images32_fc("glyphs32-fc4", 1, 4),
-    "glyphs32-fc16": _images32_fc("glyphs32-fc16", 1, 16),
-    "glyphs32-conv": _images32_conv("glyphs32-conv", 1),
-    "photos32-fc4": _images32_fc("photos32-fc4", 3, 4),
-    "photos32-fc16": _images32_fc("photos32-fc16", 3, 16),
-    "photos32-conv": _images32_conv("photos32-conv", 3),
+    **{
+        f"{data}-{kind}{size}": functools.partial(images32_config, f"{data}-{kind}{size}", channels, kind, hidden)
+        for data, channels in (("glyphs32", 1), ("photos32", 3))
+        for kind, size, hidden in (("fc", "4", 4), ("fc", "16", 16), ("conv", "", 64))
+    },
 }
