@@ -12,6 +12,7 @@ from model.data.photos import DEBIAN_PACKAGES, TEST_PHOTOS, build_photo_patches,
 
 
 def _photos32(seed: int) -> tuple[dict[str, BuiltSplit], dict[str, Any]]:
+    """Patches of the registry photographs (deterministic: the grid and the held-out list are fixed)."""
     photos = registry_photos()
     splits = build_photo_patches(photos, TEST_PHOTOS, size=32, short_side=256)
     manifest = {
@@ -24,6 +25,7 @@ def _photos32(seed: int) -> tuple[dict[str, BuiltSplit], dict[str, Any]]:
 
 
 def _glyphs32(seed: int) -> tuple[dict[str, BuiltSplit], dict[str, Any]]:
+    """Letters of the Noto fonts' scripts; `seed` picks each script's letters, the jitter and the test scripts."""
     fonts = noto_fonts()
     scripts = collect_scripts(fonts, max_characters=40, min_characters=10, seed=seed)
     splits = build_glyphs(scripts, size=32, renderings=4, test_fraction=0.4, seed=seed)
