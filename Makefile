@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install
+.PHONY: run test lint install data
 
 # The Python client (clients/python) installs beside the service: the tests and `ebmm bench load` use it.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -26,6 +26,12 @@ test: $(STAMP)
 	bash scripts/ensure-wrk.sh
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# The 32×32 image sets (README "Image memories"), built into data/ from Debian packages.
+data: $(STAMP)
+	bash scripts/ensure-image-data.sh
+	$(BIN)/ebmm data build photos32
+	$(BIN)/ebmm data build glyphs32
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,8 +24,9 @@ from rich.table import Table
 from torch import Tensor
 
 from model.baselines.images import BudgetedModernHopfield, GaussianPrior, ProjectionHopfield
+from model.config import ModelConfig
 from model.data.sampler import image_source
-from model.domains import Domain
+from model.domains import Domain, domain_of
 from model.engine import Engine
 
 DEFAULT_COUNTS = (1, 2, 4, 8, 16, 32, 64)
@@ -52,12 +53,13 @@ def corrupt(domain: Domain, distortion: str, X: Tensor, generator: torch.Generat
 
 
 def tune_beta(
-    engine: Engine, distortion: str, train_images: Tensor, budget: int, count: int, memories: int, seed: int
+    domain: Domain, distortion: str, train_images: Tensor, budget: int | None, count: int, memories: int, seed: int
 ) -> float:
-    """The modern Hopfield inverse temperature with the lowest scored MSE on the *training* split."""
+    """The modern Hopfield inverse temperature with the lowest scored MSE on the *training* split, at a budget
+    of `budget` floats (None: keeping all images)."""
     generator = torch.Generator().manual_seed(seed)
     X = image_source(train_images)(memories, count, generator)
-    Q, known, scored = corrupt(engine.domain, distortion, X, generator)
+    Q, known, scored = corrupt(domain, distortion, X, generator)
     errors = {}
     for beta in BETAS:
         memory = BudgetedModernHopfield(budget, beta)
@@ -73,23 +75,37 @@ def bench_images(
     memories: int = 64,
     seed: int = 0,
     distortion: str = "occlude",
+    budgets: tuple[int, ...] = (),
+    config: ModelConfig | None = None,
 ) -> tuple[dict, dict[str, Tensor]]:
     """MSE per method and N under `distortion`; returns (JSON-ready result, example images).
 
-    engines: EBMM checkpoints sharing one input shape and distortion, the first one's writable budget (the
-    baselines' budget) holding at least one image; test/train_images: [P, C, H, W] (β is tuned on train).
+    engines: EBMM checkpoints sharing one input shape and distortion (may be empty when `config` names the
+    image shape and occlusion); test/train_images: [P, C, H, W] (β is tuned on train). `budgets`: the floats
+    per memory the projection and budgeted modern Hopfield networks get, each at least one image (default: the
+    first engine's writable budget); with several budgets every budgeted method is named with its floats, so
+    the result holds the error-vs-memory-size sweep. Each method records its `family` (one line of that plot).
     The examples are the first EXAMPLES images of the first memory at the largest N, per method
     plus "original" and "query": [EXAMPLES, C, H, W] each.
     """
-    config = engines[0].config
-    for engine in engines[1:]:
+    config = engines[0].config if engines else config
+    if config is None:
+        raise ValueError("bench_images needs an engine or a config")
+    for engine in engines:
         if (engine.config.input_shape, engine.config.distortion_size) != (config.input_shape, config.distortion_size):
             raise ValueError(f"{engine.info.name} and {config.name} differ in input shape or occlusion")
-    domain = engines[0].domain
+    if not budgets and engines:
+        budgets = (engines[0].info.writable_floats,)
+    if not budgets:
+        raise ValueError("without an engine, pass the baselines' budgets")
+    domain = engines[0].domain if engines else domain_of(config)
     if distortion not in domain.families:
         raise ValueError(f"unknown image distortion {distortion!r}; choose from {sorted(domain.families)}")
-    dim, budget = config.input_dim, engines[0].info.writable_floats
-    beta = tune_beta(engines[0], distortion, train_images, budget, max(counts), memories, seed + 1)
+    dim = config.input_dim
+    betas = {
+        budget: tune_beta(domain, distortion, train_images, budget, max(counts), memories, seed + 1)
+        for budget in (*budgets, None)
+    }
     generator = torch.Generator().manual_seed(seed)
     source = image_source(test_images)
     tasks = {}  # N -> (X, Q, known, scored): drawn before the methods so all see the same queries
@@ -97,8 +113,6 @@ def bench_images(
         X = source(memories, count, generator)
         tasks[count] = (X, *corrupt(domain, distortion, X, generator))
     noise_variance = float(torch.stack([(Q - X).pow(2).mean() for X, Q, _, _ in tasks.values()]).mean())
-    projection = ProjectionHopfield(budget, config.value_range)
-    budgeted, unbounded = BudgetedModernHopfield(budget, beta), BudgetedModernHopfield(None, beta)
 
     def classical(memory: ProjectionHopfield | BudgetedModernHopfield | GaussianPrior):
         return lambda X, Q, known: memory.read(memory.write(X), Q, known)
@@ -106,23 +120,38 @@ def bench_images(
     def ebmm(engine: Engine):
         return lambda X, Q, known: engine.read(engine.write(X), Q, known).patterns.cpu()
 
-    methods = {f"EBMM {e.info.kind} ({e.info.name})": (ebmm(e), e.info.writable_floats) for e in engines}
+    # name -> (recall, floats, family)
+    methods = {
+        f"EBMM {e.info.kind} ({e.info.name})": (ebmm(e), e.info.writable_floats, f"EBMM {e.info.kind}") for e in engines
+    }
+    for budget in budgets:
+        suffix = f", {budget} floats" if len(budgets) > 1 else ""
+        methods[f"projection Hopfield{suffix}"] = (
+            classical(ProjectionHopfield(budget, config.value_range)),
+            budget,
+            "projection Hopfield",
+        )
+        methods[f"modern Hopfield{suffix}"] = (
+            classical(BudgetedModernHopfield(budget, betas[budget])),
+            budget,
+            "modern Hopfield",
+        )
+    prior = GaussianPrior(train_images, config.value_range, noise_variance=noise_variance)
     methods |= {
-        "projection Hopfield": (classical(projection), budget),
-        "modern Hopfield": (classical(budgeted), budget),
-        "modern Hopfield, all N·D floats": (classical(unbounded), None),
-        "Gaussian prior of the training split": (
-            classical(GaussianPrior(train_images, config.value_range, noise_variance=noise_variance)),
-            0,
+        "modern Hopfield, all N·D floats": (
+            classical(BudgetedModernHopfield(None, betas[None])),
+            None,
+            "modern Hopfield, all N·D floats",
         ),
-        "query unchanged": (lambda X, Q, known: Q, 0),
+        "Gaussian prior of the training split": (classical(prior), 0, "Gaussian prior"),
+        "query unchanged": (lambda X, Q, known: Q, 0, "query unchanged"),
     }
     errors: dict[str, dict[str, float]] = {name: {} for name in methods}
     exact: dict[str, dict[str, float]] = {name: {} for name in methods}
     examples: dict[str, Tensor] = {}
     start = time.perf_counter()
     for count, (X, Q, known, scored) in tasks.items():
-        for name, (recall, _) in methods.items():
+        for name, (recall, _, _) in methods.items():
             X_hat = recall(X, Q, known)
             mse = scored_mse(X_hat, X, scored)
             errors[name][str(count)] = float(mse.mean())
@@ -140,20 +169,39 @@ def bench_images(
         "image_shape": list(config.input_shape),
         "occlusion": config.distortion_size,
         "fill": sum(config.value_range) / 2.0,
+        "exact_threshold": domain.exact_error,
         "test_images": len(test_images),
         "memories": memories,
         "counts": list(counts),
-        "budget_floats": budget,
+        "budget_floats": budgets[0],
+        "budgets": list(budgets),
         "image_floats": dim,
-        "modern_hopfield_beta": beta,
+        "modern_hopfield_beta": betas[budgets[0]],
+        "modern_hopfield_betas": {"all" if budget is None else str(budget): beta for budget, beta in betas.items()},
         "methods": {
-            name: {"floats": "N·D" if floats is None else floats, "mse": errors[name], "exact_fraction": exact[name]}
-            for name, (_, floats) in methods.items()
+            name: {
+                "family": family,
+                "floats": "N·D" if floats is None else floats,
+                "mse": errors[name],
+                "exact_fraction": exact[name],
+            }
+            for name, (_, floats, family) in methods.items()
         },
         "seconds": round(time.perf_counter() - start, 1),
         "torch_threads": torch.get_num_threads(),
     }
     return result, examples
+
+
+def memory_size_curves(result: dict, count: int) -> dict[str, list[tuple[float, float]]]:
+    """Error at N = `count` against writable floats, per family: {family: [(floats, mse), …]} sorted by floats.
+
+    The all-images modern Hopfield network is a point at N·D floats; the methods storing nothing are at 0."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for method in result["methods"].values():
+        floats = count * result["image_floats"] if method["floats"] == "N·D" else method["floats"]
+        curves.setdefault(method["family"], []).append((float(floats), method["mse"][str(count)]))
+    return {family: sorted(points) for family, points in curves.items()}
 
 
 def images_table(result: dict) -> Table:

@@ -24,6 +24,8 @@ models_app = typer.Typer(help="Served models and their checkpoint versions.", no
 app.add_typer(models_app, name="models")
 store_app = typer.Typer(help="The memories in Redis.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+data_app = typer.Typer(help="Image data sets built from package-registry files into data/.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 console = Console()
 
 DEFAULT_CHECKPOINT = Path("checkpoints/binary128")
@@ -65,7 +67,8 @@ def train(
     preset: Annotated[
         str,
         typer.Option(
-            help="Model preset: binary128, tiny, digits, digits-conv, patches16; or a learned baseline of Table 1: "
+            help="Model preset: binary128, tiny, digits, digits-conv, patches16, glyphs32-fc4 / -fc16 / -conv, "
+            "photos32-fc4 / -fc16 / -conv; or a learned baseline of Table 1: "
             "memory-networks, mann, lstm, differentiable-plasticity (these train on the CPU)."
         ),
     ] = ("binary128"),
@@ -197,6 +200,30 @@ def evaluate(
     console.print(table)
 
 
+@data_app.command("build")
+def data_build(
+    name: Annotated[str, typer.Argument(help="photos32 or glyphs32.")],
+    root: Annotated[Path, typer.Option(help="Folder the set is written into (ROOT/NAME/).")] = Path("data"),
+    seed: int = 0,
+) -> None:
+    """Build a data set from installed files (scripts/ensure-image-data.sh installs them): `photos32`, patches of
+    photographs split by photograph; `glyphs32`, rendered letters of 100+ scripts split by script."""
+    from model.data.build import BUILDERS, build
+
+    if name not in BUILDERS:
+        raise typer.BadParameter(f"one of {', '.join(BUILDERS)}", param_hint="NAME")
+    try:
+        manifest = build(name, root, seed)
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(1) from exc
+    for split, summary in manifest["splits"].items():
+        console.print(
+            f"{split}: {summary['images']} images from {len(summary['sources'])} sources, {summary['sha256'][:16]}"
+        )
+    console.print(f"wrote {root / name}")
+
+
 @bench_app.command("engine")
 def bench_engine_command(
     checkpoint: Path = DEFAULT_CHECKPOINT,
@@ -238,18 +265,31 @@ def bench_images_command(
     counts: Annotated[str, typer.Option(help="Comma-separated numbers of stored images N.")] = "1,2,4,8,16,32,64",
     memories: Annotated[int, typer.Option(help="Memories per N.")] = 64,
     distortion: Annotated[str, typer.Option(help="occlude, occlude-free, noise or salt-pepper.")] = "occlude",
+    budgets: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated floats per memory for the projection and modern Hopfield networks (the memory-size "
+            "sweep); default: the first checkpoint's writable floats. Without any checkpoint, only the baselines run."
+        ),
+    ] = None,
     seed: int = 0,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
-    data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
+    data_root: Annotated[
+        Path | None, typer.Option(help="Local copy of omniglot / cifar10; where built sets are (default data/).")
+    ] = None,
     theta_dtype: ThetaDtypeOption = "float32",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
-    plot: Annotated[Path | None, typer.Option(help="PNG of MSE vs N; examples go beside it as *-examples.png.")] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(help="PNG of MSE vs N; beside it *-floats.png (MSE vs floats at the largest N), *-examples.png."),
+    ] = None,
 ) -> None:
-    """Occluded-block MSE vs stored images: EBMM against Hopfield baselines at the same floats per memory."""
+    """Occluded-block MSE vs stored images and vs memory size: EBMM against Hopfield baselines at equal floats."""
     from benchmarks.images import bench_images, images_table
     from model.checkpoint import read_config
-    from model.data.datasets import load_images
+    from model.config import PRESETS
+    from model.data.datasets import PRESET_DATASETS, load_images
     from model.engine import Engine
 
     if threads:
@@ -259,24 +299,45 @@ def bench_images_command(
         for path in sorted(Path("checkpoints").glob("*/config.json"))
         if read_config(path.parent).training.get("settings", {}).get("dataset") == dataset
     ]
-    if not paths:
-        raise typer.BadParameter(f"no checkpoint trained on {dataset!r}; pass --checkpoint")
+    presets = [name for name, trained_on in PRESET_DATASETS.items() if trained_on == dataset]
+    if not paths and (budgets is None or not presets):
+        raise typer.BadParameter(f"no checkpoint trained on {dataset!r}; pass --checkpoint (or --budgets)")
     engines = [Engine.from_checkpoint(path, device, theta_dtype=_theta_dtype(theta_dtype)) for path in paths]
     train_images, test_images = load_images(dataset, "train", data_root), load_images(dataset, "test", data_root)
     try:
-        result, examples = bench_images(engines, test_images, train_images, _counts(counts), memories, seed, distortion)
+        result, examples = bench_images(
+            engines,
+            test_images,
+            train_images,
+            _counts(counts),
+            memories,
+            seed,
+            distortion,
+            budgets=_counts(budgets) if budgets else (),
+            config=None if engines else PRESETS[presets[0]](),
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    result = {"dataset": dataset, "checkpoints": [str(path) for path in paths], "theta_dtype": theta_dtype, **result}
+    result = {
+        "dataset": dataset,
+        "checkpoints": [str(path) for path in paths],
+        "theta_dtype": theta_dtype,
+        "command": "ebmm " + shlex.join(sys.argv[1:]),
+        **result,
+    }
     table = images_table(result)
     console.print(table)
     write_json(result, json_path)
     if plot is not None:
-        from ebmm.image_plots import plot_curves, plot_examples
+        from ebmm.image_plots import plot_curves, plot_examples, plot_memory_size
 
-        plot_curves(result, plot, f"{dataset}: {result['distortion_description']}, test split")
+        title = f"{dataset}: {result['distortion_description']}, test split"
+        plot_curves(result, plot, title)
+        largest = max(result["counts"])
+        floats_plot = plot.with_name(plot.stem + "-floats.png")
+        plot_memory_size(result, floats_plot, largest, f"{title}, N = {largest}")
         plot_examples(examples, plot.with_name(plot.stem + "-examples.png"))
-        console.print(f"wrote {plot} and {plot.with_name(plot.stem + '-examples.png')}")
+        console.print(f"wrote {plot}, {floats_plot} and {plot.with_name(plot.stem + '-examples.png')}")
 
 
 @bench_app.command("binary")

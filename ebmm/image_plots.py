@@ -29,6 +29,33 @@ def plot_curves(result: dict, path: Path, title: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def plot_memory_size(result: dict, path: Path, count: int, title: str) -> None:
+    """MSE at N = `count` against writable floats per memory (log scale), one line per method family, like the
+    paper's figure 3; the methods that store nothing are horizontal lines."""
+    from benchmarks.images import memory_size_curves
+
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
+    for family, points in memory_size_curves(result, count).items():
+        floats, errors = zip(*points, strict=True)
+        if floats == (0.0,):
+            ax.axhline(
+                errors[0], linestyle="--", color="grey" if family == "query unchanged" else "black", label=family
+            )
+            continue
+        marker = "o" if family.startswith("EBMM") or len(points) == 1 else "."
+        ax.plot(floats, errors, "-" if family.startswith("EBMM") else "-.", marker=marker, label=family)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"writable floats per memory (one image = {result['image_floats']} floats)")
+    ax.set_ylabel(f"MSE on the occluded block, N = {count}")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
 def plot_examples(examples: dict[str, Tensor], path: Path) -> None:
     """One row per method (original, query, then each memory's answer), one column per example image."""
     rows, columns = len(examples), len(next(iter(examples.values())))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -209,6 +210,18 @@ def patches16_config(**changes: Any) -> ModelConfig:
     return _image_config("patches16", (3, 16, 16), **{"writable_hidden": 16, **changes})
 
 
+def images32_config(name: str, channels: int, energy: EnergyKind, writable_hidden: int, **changes: Any) -> ModelConfig:
+    """A preset at the paper's image scale: 32×32 images of `channels` channels, a 16×16 block occluded, up to
+    64 per memory, with the rank-128 Gaussian-prior term that made the digits models beat the classical
+    memories. FC: writable W: H×D + b: H (D = 1024·C), so H is the number of images' worth of floats held.
+    Conv: H writable 5×5 filters (stride 2) + biases, no shared residual block (its CPU cost)."""
+    defaults: dict[str, Any] = dict(energy=energy, writable_hidden=writable_hidden, quadratic_energy=True)
+    defaults["quadratic_rank"] = 128
+    if energy == "conv":
+        defaults |= dict(kernel_size=5, stride=2, residual_blocks=0)
+    return _image_config(name, (channels, 32, 32), **{**defaults, **changes})
+
+
 def tiny_conv_config(**changes: Any) -> ModelConfig:
     """A tiny conv image model for tests: 8×8 one-channel images, 4 writable 3×3 filters (40 floats)."""
     defaults: dict[str, Any] = dict(
@@ -231,4 +244,11 @@ PRESETS = {
     "digits": digits_config,
     "digits-conv": digits_conv_config,
     "patches16": patches16_config,
+    # The paper's image scale (32×32, 16×16 block, sets of 64): glyphs32 (1 channel) and photos32 (3 channels),
+    # FC at two memory sizes (4 and 16 images' worth of floats) and conv.
+    **{
+        f"{data}-{kind}{size}": functools.partial(images32_config, f"{data}-{kind}{size}", channels, kind, hidden)
+        for data, channels in (("glyphs32", 1), ("photos32", 3))
+        for kind, size, hidden in (("fc", "4", 4), ("fc", "16", 16), ("conv", "", 64))
+    },
 }

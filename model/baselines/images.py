@@ -102,13 +102,22 @@ class GaussianPrior:
         self.precision = torch.linalg.inv(self.covariance)
         self.wiener_gain = torch.linalg.solve(self.covariance + noise_variance * eye, self.covariance).T  # Σ(Σ+s²I)⁻¹
         self.value_range = value_range
+        self._gains: dict[bytes, Tensor] = {}  # visible-pixel mask -> P_hh⁻¹ P_hv, solved once per mask
+
+    def gain(self, visible: Tensor) -> Tensor:
+        """visible: [D] bool -> the conditional-mean gain P_hh⁻¹ P_hv: [D_hidden, D_visible]."""
+        key = visible.cpu().numpy().tobytes()
+        if key not in self._gains:
+            hidden = ~visible
+            self._gains[key] = torch.linalg.solve(self.precision[hidden][:, hidden], self.precision[hidden][:, visible])
+        return self._gains[key]
 
     def write(self, X: Tensor) -> None:
         """Nothing of the set is kept."""
         return None
 
     def read(self, _: None, Q: Tensor, known: Tensor) -> Tensor:
-        """Q and known: [B, M, *S] -> X̂: [B, M, *S], solved once per distinct visible-pixel mask."""
+        """Q and known: [B, M, *S] -> X̂: [B, M, *S], the gain solved once per distinct visible-pixel mask."""
         dim = Q[0, 0].numel()
         q, k = Q.double().reshape(-1, dim), known.reshape(-1, dim)  # [B·M, D]
         fit = q.clone()
@@ -118,7 +127,7 @@ class GaussianPrior:
             if not visible.any():  # nothing known: every pixel is a noisy observation
                 fit[rows] = self.mean + (q[rows] - self.mean) @ self.wiener_gain.T
                 continue
-            gain = torch.linalg.solve(self.precision[hidden][:, hidden], self.precision[hidden][:, visible])
+            gain = self.gain(visible)
             centred = q[rows][:, visible] - self.mean[visible]  # [R, V]
             fit[rows.nonzero(), hidden.nonzero().T] = self.mean[hidden] - centred @ gain.T
         answer = fit.clamp(*self.value_range).to(Q.dtype).view_as(Q)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from torch import Tensor
 
+from model.data.built import load_built
 from model.data.cifar import load_cifar10
 from model.data.digits import load_digits
 from model.data.omniglot import load_omniglot
@@ -20,10 +21,15 @@ DATASETS: dict[str, Callable[[str, Path | None], Tensor]] = {
     "patches32": lambda split, root: load_patches(split, size=32, short_side=256),
     "omniglot": lambda split, root: load_omniglot(_required(root, "omniglot"), split, size=32),
     "cifar10": lambda split, root: load_cifar10(_required(root, "cifar10"), split),
+    # built by `ebmm data build NAME` into ROOT/NAME/ (ROOT: --data-root, default data/)
+    "photos32": lambda split, root: load_built("photos32", split, root),
+    "glyphs32": lambda split, root: load_built("glyphs32", split, root),
 }
 BUNDLED = ("digits", "digits16", "patches16", "patches32")
 # The data set each image preset of model.config is trained on by default.
-PRESET_DATASETS = {"digits": "digits", "digits-conv": "digits", "patches16": "patches16"}
+PRESET_DATASETS = {"digits": "digits", "digits-conv": "digits", "patches16": "patches16"} | {
+    f"{name}-{kind}": name for name in ("glyphs32", "photos32") for kind in ("fc4", "fc16", "conv")
+}
 
 
 def _required(root: Path | None, name: str) -> Path:

@@ -51,3 +51,33 @@ def test_nothing_known_distortions_are_scored_and_fitted_from_the_whole_query(
 def test_unknown_distortion_is_refused(engines: list[Engine]) -> None:
     with pytest.raises(ValueError, match="unknown image distortion"):
         bench_images(engines, torch.rand(10, 1, 8, 8), torch.rand(10, 1, 8, 8), counts=(1,), distortion="flip")
+
+
+def test_memory_size_sweep_without_a_checkpoint(tiny_conv_config: ModelConfig, tmp_path) -> None:
+    """Baselines alone at several budgets: each budgeted method per budget, a family per line of the plot."""
+    from benchmarks.images import memory_size_curves
+    from ebmm.image_plots import plot_memory_size
+
+    images = torch.rand(60, 1, 8, 8)
+    budgets = (64, 256, 1024)  # 1, 4 and 16 images' worth of floats
+    result, examples = bench_images(
+        [], images, images, counts=(1, 4, 16), memories=3, budgets=budgets, config=tiny_conv_config
+    )
+    methods = result["methods"]
+    assert result["budgets"] == list(budgets) and "projection Hopfield, 256 floats" in methods
+    assert not any(name.startswith("EBMM") for name in methods)
+    projection = [methods[f"projection Hopfield, {budget} floats"]["mse"]["16"] for budget in budgets]
+    assert projection[0] > projection[1] > projection[2] and projection[2] < 1e-6  # 16 images fit in 16 images' floats
+    curves = memory_size_curves(result, 16)
+    assert [floats for floats, _ in curves["projection Hopfield"]] == [64.0, 256.0, 1024.0]
+    assert curves["modern Hopfield, all N·D floats"] == [
+        (16.0 * 64, methods["modern Hopfield, all N·D floats"]["mse"]["16"])
+    ]
+    assert curves["Gaussian prior"][0][0] == 0.0 and "modern Hopfield, 64 floats" in examples
+    plot_memory_size(result, tmp_path / "floats.png", 16, "tiny")
+    assert (tmp_path / "floats.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_sweep_needs_budgets_or_an_engine(tiny_conv_config: ModelConfig) -> None:
+    with pytest.raises(ValueError, match="budgets"):
+        bench_images([], torch.rand(10, 1, 8, 8), torch.rand(10, 1, 8, 8), counts=(1,), config=tiny_conv_config)
