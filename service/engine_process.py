@@ -32,6 +32,7 @@ from service.batch_ops import LocalQueues
 from service.batcher import Batcher
 from service.engine_link import HEADER, frame, read_frame
 from service.errors import ApiError
+from service.heap import freeze_startup_heap
 from service.metrics import Metrics
 from service.registry import ModelRegistry
 from service.request_context import RequestFacts, serving
@@ -116,6 +117,7 @@ async def serve_engine(settings: Settings, socket_path: Path) -> None:
     if settings.engine_metrics_port:
         start_http_server(settings.engine_metrics_port, addr=settings.host, registry=metrics.registry)
     engine = EngineServer(registry)
+    freeze_startup_heap()
     socket_path.unlink(missing_ok=True)
     server = await asyncio.start_unix_server(engine.handle, path=str(socket_path))
     os.chmod(socket_path, 0o600)

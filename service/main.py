@@ -27,6 +27,7 @@ from service.demo import DemoFiles
 from service.embedded_redis import EmbeddedRedis
 from service.engine_link import EngineLink
 from service.errors import install_error_handlers
+from service.heap import freeze_startup_heap
 from service.lean_dispatch import LeanDispatch
 from service.memories import MemoryService
 from service.metrics import Metrics
@@ -92,6 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.memories = MemoryService(settings, registry, store, metrics)
     app.state.body_parser = BodyParser(settings.parse_offload_bytes)
     counting = await start_counting(registry, store, metrics)
+    freeze_startup_heap()
     try:
         yield
     finally:
