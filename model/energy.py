@@ -169,17 +169,19 @@ class FCEnergy(Energy):
     def _write_loss_grad_by_hand(self, X: Tensor, weights: Tensor, theta: Tensor, alpha: Tensor) -> Tensor:
         W, h, z = self._forward(X, theta)
         x = X.flatten(2)  # [B, N, D]
-        sigma = torch.sigmoid(z)
-        a = (sigma * self.v) @ self.A  # [B, N, H]
+        sigma = torch.sigmoid_(z)  # (z is not needed again: the [B, N, G] tensors are updated in place)
+        s = sigma * self.v  # dE/dz
+        a = s @ self.A  # [B, N, H]
         squashed = 1.0 - h * h
         du = a * squashed
         g = torch.bmm(du, W)  # [B, N, D]
         if self.quadratic:
-            g = g + self._quadratic(X, with_grad=True)[1]
-        r = (2.0 * alpha) * g
+            g += self._quadratic(X, with_grad=True)[1]
+        r = g.mul_(2.0 * alpha)
         delta = torch.bmm(r, W.transpose(1, 2))  # [B, N, H]
-        curvature = sigma * (1.0 - sigma) * self.v  # σ'(z) ⊙ v: [B, N, G]
-        gamma = ((((delta * squashed) @ self.A.T) * curvature) @ self.A - 2.0 * h * a * delta) * squashed
+        curvature = torch.rsub(sigma, 1.0).mul_(s)  # σ'(z) ⊙ v = σ (1 − σ) v: [B, N, G]
+        pulled = ((delta * squashed) @ self.A.T).mul_(curvature) @ self.A  # [B, N, H]
+        gamma = pulled.sub_(2.0 * h * a * delta).mul_(squashed)
         weighted = weights.unsqueeze(-1)
         through_u = weighted * (du + gamma)  # [B, N, H]
         grad_W = torch.bmm(through_u.transpose(1, 2), x) + torch.bmm((weighted * du).transpose(1, 2), r)
