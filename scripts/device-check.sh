@@ -116,8 +116,9 @@ export PYTHON WHEELS SITE
 step install 60 bash -c install_wheels || note "install failed: the service steps will fail too"
 # the carried wrk is Debian's, dynamically linked (LuaJIT carried, libssl3 and glibc from the image)
 LOAD_GENERATOR=httpx
-wrk -v 2>&1 | grep -q '^wrk ' && LOAD_GENERATOR=wrk
-note "load generator: $LOAD_GENERATOR ($(wrk -v 2>&1 | head -n 1))"
+wrk_line=$(wrk -v 2>&1 | head -n 1)  # `wrk -v` exits 1 after printing its version
+[[ "$wrk_line" == "wrk "* ]] && LOAD_GENERATOR=wrk
+note "load generator: $LOAD_GENERATOR ($wrk_line)"
 
 # 1. CUDA tests
 CUDA_TESTS_RC=skipped
