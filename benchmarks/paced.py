@@ -158,9 +158,11 @@ def run_paced_bench(
     model: str | None = None,
     memories: int = 64,
     workers: int = 1,
+    warmup_s: float = 2.0,
 ) -> dict[str, Any]:
     """A cell per rate (0: the maximum) against `url` (key in EBMM_API_KEY) or an `ebmm serve --workers N` of
-    this checkout started here."""
+    this checkout started here, after `warmup_s` of unrecorded maximum load (batches of every size the cells
+    will form, e.g. CUDA graphs captured on first use, are then made before the clock starts)."""
     if processes < 1 or connections < 1:
         raise ValueError("processes and connections must be at least 1")
     with ExitStack() as stack:
@@ -170,19 +172,22 @@ def run_paced_bench(
         else:
             url, api_key = _check_loopback(url), os.environ.get("EBMM_API_KEY")
         served, requests = retrieve_requests(url, api_key, model, memories)
-        cells = []
-        for rate in rates:
-            plans = [
-                Plan(url, api_key, tuple(requests), rate / processes, connections, seconds, seed=k)
+
+        def plans(rate: float, duration: float) -> list[Plan]:
+            return [
+                Plan(url, api_key, tuple(requests), rate / processes, connections, duration, seed=k)
                 for k in range(processes)
             ]
-            cells.append({"rate": rate, **run_cell(plans)})
+
+        warmup = run_cell(plans(0, warmup_s)) if warmup_s > 0 else None
+        cells = [{"rate": rate, **run_cell(plans(rate, seconds))} for rate in rates]
     return {
         "command": "ebmm " + " ".join(sys.argv[1:]),
         "cpu_count": os.cpu_count(),
         "model": served,
         "memories": memories,
         "workers": workers,
+        "warmup": warmup,
         "cells": cells,
         "non_2xx": sum(c["non_2xx"] for c in cells),
     }

@@ -513,6 +513,7 @@ def bench_paced_command(
     duration: Annotated[float, typer.Option(help="Seconds per cell.", min=0.5, max=120)] = 10.0,
     memories: Annotated[int, typer.Option(help="Memories the retrieves spread over.", min=1)] = 64,
     workers: Annotated[int, typer.Option(help="`ebmm serve --workers` of a server started here.", min=1)] = 1,
+    warmup: Annotated[float, typer.Option(help="Seconds of unrecorded maximum load first.", min=0)] = 2.0,
     model: Annotated[str | None, typer.Option(help="Default: the first served binary model.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
@@ -525,7 +526,7 @@ def bench_paced_command(
     except ValueError as error:
         raise typer.BadParameter("comma-separated numbers", param_hint="--rates") from error
     result = run_paced_bench(
-        url, parsed, processes, connections, duration, model=model, memories=memories, workers=workers
+        url, parsed, processes, connections, duration, model=model, memories=memories, workers=workers, warmup_s=warmup
     )
     console.print(paced_table(result))
     if result["non_2xx"]:

