@@ -49,11 +49,11 @@ export EBMM_DEVICE="$DEVICE" TQDM_MININTERVAL=5  # a progress line every 5 s in 
 
 if [ "$SHORT" = 1 ]; then  # the CPU rehearsal: same steps, tiny cells
     BATCHES=1,8 SECONDS_PER_CELL=0.2 PACED_RATES=50,0 PROCESSES=2 CONNECTIONS=2 DURATION=2 LOAD_CONNECTIONS=4
-    LOAD_DURATION=1 MEMORIES=8 TRAIN_BATCH=8 TRAIN_MAX_S=30 TRAIN_TAIL_S=120 EVAL_MEMORIES=16
+    LOAD_DURATION=1 MEMORIES=8 TRAIN_BATCH=8 TRAIN_MAX_S=30 TRAIN_TAIL_S=120 EVAL_MEMORIES=16 EVAL_S=90
 else
     BATCHES=1,8,32,128,512,8192 SECONDS_PER_CELL=1 PACED_RATES=1000,0 PROCESSES=8 CONNECTIONS=16 DURATION=10
     LOAD_CONNECTIONS=64,256 LOAD_DURATION=5 MEMORIES=64 TRAIN_BATCH=256 TRAIN_MAX_S=600 TRAIN_TAIL_S=45
-    EVAL_MEMORIES=256
+    EVAL_MEMORIES=256 EVAL_S=30
 fi
 
 wants() { [[ " $STEPS " == *" $1 "* ]]; }
@@ -155,7 +155,7 @@ fi
 
 # 4. meta-training from the shipped checkpoint with what is left, then its recall. The trainer stops after
 # --minutes, then evaluates and saves (TRAIN_TAIL_S); SIGTERM from `timeout` also saves (`ebmm train`).
-left=$((BUDGET_S - $(elapsed) - TRAIN_TAIL_S - 40))
+left=$((BUDGET_S - $(elapsed) - TRAIN_TAIL_S - EVAL_S - 10))
 [ "$left" -gt "$TRAIN_MAX_S" ] && left=$TRAIN_MAX_S
 if ! wants train; then
     :
@@ -165,7 +165,7 @@ elif [ "$left" -ge 20 ]; then
     step train $((left + TRAIN_TAIL_S)) "$PYTHON" -m ebmm.cli train --init-from checkpoints/binary128 --out "$STAGE/train" \
         --device "$DEVICE" --minutes "$minutes" --batch "$TRAIN_BATCH" --lr 2e-4 --lr-schedule constant
     rm -f "$STAGE/train/train_state.pt.tmp"
-    step eval 30 "$PYTHON" -m ebmm.cli eval --checkpoint "$STAGE/train" --device "$DEVICE" --memories "$EVAL_MEMORIES"
+    step eval "$EVAL_S" "$PYTHON" -m ebmm.cli eval --checkpoint "$STAGE/train" --device "$DEVICE" --memories "$EVAL_MEMORIES"
 else
     note "train: skipped, only $left s left"
 fi
