@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,10 +71,12 @@ class Target:
 
 
 @contextmanager
-def started_server(root: Path = ROOT, redis_url: str | None = None) -> Iterator[tuple[str, str]]:
+def started_server(
+    root: Path = ROOT, redis_url: str | None = None, serve_args: Sequence[str] = ()
+) -> Iterator[tuple[str, str]]:
     """`ebmm serve` of the checkout at `root` on a free loopback port with its own embedded Redis (or the one at
     `redis_url`, with quotas that hold the scale cells' memories), serving this checkout's checkpoints (unless
-    EBMM_CHECKPOINT_DIR says otherwise); yields its URL and API key."""
+    EBMM_CHECKPOINT_DIR says otherwise), with `serve_args` (e.g. `--workers 2`); yields its URL and API key."""
     api_key = secrets.token_urlsafe(32)
     checkpoints = Path(os.environ.get("EBMM_CHECKPOINT_DIR", "checkpoints"))
     with tempfile.TemporaryDirectory(prefix="ebmm-load-") as data_dir:
@@ -89,7 +91,7 @@ def started_server(root: Path = ROOT, redis_url: str | None = None) -> Iterator[
                 "EBMM_TENANT_MAX_MEMORIES": str(SCALE_QUOTA.max_memories),
                 "EBMM_TENANT_MAX_FLOATS": str(SCALE_QUOTA.max_floats),
             }
-        with ServeProcess(settings, inherit_settings=True, root=root) as server:
+        with ServeProcess(settings, inherit_settings=True, root=root, serve_args=serve_args) as server:
             yield server.url, api_key
 
 

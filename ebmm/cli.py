@@ -569,6 +569,36 @@ def bench_load_command(
     write_json(result, json_path)
 
 
+@bench_app.command("paced")
+def bench_paced_command(
+    url: Annotated[str | None, typer.Option(help="A running server (loopback); default: one of this checkout.")] = None,
+    rates: Annotated[str, typer.Option(help="Comma-separated offered retrieve req/s; 0 = the maximum.")] = "1000,0",
+    processes: Annotated[int, typer.Option(help="Generator processes sharing each rate.", min=1)] = 4,
+    connections: Annotated[int, typer.Option(help="Keep-alive connections per process.", min=1)] = 16,
+    duration: Annotated[float, typer.Option(help="Seconds per cell.", min=0.5, max=120)] = 10.0,
+    memories: Annotated[int, typer.Option(help="Memories the retrieves spread over.", min=1)] = 64,
+    workers: Annotated[int, typer.Option(help="`ebmm serve --workers` of a server started here.", min=1)] = 1,
+    warmup: Annotated[float, typer.Option(help="Seconds of unrecorded maximum load first.", min=0)] = 2.0,
+    model: Annotated[str | None, typer.Option(help="Default: the first served binary model.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json")] = None,
+) -> None:
+    """Retrieve p50/p99 at fixed offered rates (open loop, from several processes) and at the maximum (closed
+    loop): see benchmarks/paced.py."""
+    from benchmarks.paced import paced_table, run_paced_bench
+
+    try:
+        parsed = tuple(float(r) for r in rates.split(","))
+    except ValueError as error:
+        raise typer.BadParameter("comma-separated numbers", param_hint="--rates") from error
+    result = run_paced_bench(
+        url, parsed, processes, connections, duration, model=model, memories=memories, workers=workers, warmup_s=warmup
+    )
+    console.print(paced_table(result))
+    if result["non_2xx"]:
+        console.print(f"[red]{result['non_2xx']} responses were not 2xx")
+    write_json(result, json_path)
+
+
 @bench_app.command("storage")
 def bench_storage_command(
     checkpoint_dir: Annotated[Path, typer.Option(help="Every model under it is measured.")] = Path("checkpoints"),

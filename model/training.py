@@ -312,7 +312,12 @@ class MetaTrainer:
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see `ebmm train`): keep what was learned
             bar.write(f"interrupted at step {self.step}; saving")
         bar.close()
-        self.evaluate()
+        self.save()  # before the final evaluation: a signal during it (a time limit) loses no training
+        try:
+            self.evaluate()
+        except KeyboardInterrupt:
+            bar.write(f"final evaluation interrupted; step {self.step} is saved with the previous one")
+            return self.last_eval
         self.save()
         return self.last_eval
 

@@ -53,6 +53,22 @@ def test_resume_continues_from_the_saved_step(tmp_path: Path, tiny_config: Model
     assert resumed.step == 30
 
 
+def test_an_interrupted_final_evaluation_keeps_the_trained_steps(
+    tmp_path: Path, tiny_config: ModelConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = MetaTrainer(tiny_config, _settings(5), tmp_path)
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt  # SIGTERM from a time limit while the final evaluation runs
+
+    monkeypatch.setattr(trainer, "evaluate", interrupted)
+    trainer.run(progress=False)
+    resumed = MetaTrainer(tiny_config, _settings(10), tmp_path, resume=True)
+    assert resumed.step == 5
+    for name, tensor in trainer.memory.state_dict().items():
+        assert torch.equal(tensor, resumed.memory.state_dict()[name])
+
+
 def test_learning_rate_schedule() -> None:
     settings = TrainSettings(steps=1000, lr=1e-3, warmup_steps=100, lr_floor=0.1)
     assert learning_rate(settings, 0) == 1e-5
