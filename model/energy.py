@@ -88,10 +88,17 @@ class Energy(nn.Module):
 
 
 class FCEnergy(Energy):
-    """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c)  [+ a quadratic].
+    """The paper's fully connected energy  E(x) = vᵀ softplus(A · tanh(W x + b) + c)  [+ a quadratic]
+    [+ an attractor].
 
     Writable: W: [H, D] and b: [H] (θ = [vec W, b], P = H·D + H). Meta-learned: A: [G, H], c: [G], v: [G],
-    and optionally the quadratic (see Energy).
+    and optionally the quadratic (see Energy) and the attractor (`config.attractor_energy`), a modern Hopfield
+    energy whose H slots are the writable rows:
+
+        E_att(x) = −(m/τ) log Σ_j exp(τ (b_j − ½ ‖x − ξ_j‖²)),   ξ_j = κ + s w_j,
+
+    κ the quadratic's centre μ (else the middle of the value range); weight m, inverse temperature τ and slot
+    scale s meta-learned (log space). Its input gradient is m (x − Σ_j p_j ξ_j), p = softmax over the slots.
     Patterns of any shape are flattened first: D = prod(input_shape), e.g. C·H·W for images.
     The input gradient is written out by hand (backprop through the three layers), which makes reads
     autograd-free, CUDA-graph capturable and runnable under `torch.inference_mode()`; it is built from
@@ -109,25 +116,38 @@ class FCEnergy(Energy):
         self.c = nn.Parameter(torch.zeros(meta_hidden))
         self.v = nn.Parameter(torch.full((meta_hidden,), 1.0 / math.sqrt(meta_hidden)))
         self._init_quadratic(config)
+        self.attractor = config.attractor_energy
+        if self.attractor:
+            self.log_attractor_weight = nn.Parameter(torch.tensor(math.log(config.init_attractor_weight)))
+            self.log_attractor_temperature = nn.Parameter(torch.tensor(math.log(config.init_attractor_temperature)))
+            self.log_slot_scale = nn.Parameter(torch.tensor(math.log(config.init_attractor_slot_scale)))
+            self.range_middle = sum(config.value_range) / 2
 
     def unpack(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """θ: [B, P] -> W: [B, H, D], b: [B, H]."""
         split = self.hidden * self.dim
         return theta[:, :split].view(-1, self.hidden, self.dim), theta[:, split:]
 
-    def _forward(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _forward(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """-> W: [B, H, D], the projections W x: [B, M, H], h = tanh(W x + b): [B, M, H], z: [B, M, G]."""
         W, b = self.unpack(theta)
-        h = torch.tanh(torch.baddbmm(b.unsqueeze(1), x.flatten(2), W.transpose(1, 2)))  # [B, M, H]
-        z = F.linear(h, self.A, self.c)  # [B, M, G]
-        return W, h, z
+        wx = torch.bmm(x.flatten(2), W.transpose(1, 2))
+        h = torch.tanh(wx + b.unsqueeze(1))
+        z = F.linear(h, self.A, self.c)
+        return W, wx, h, z
 
     def energy(self, x: Tensor, theta: Tensor) -> Tensor:
-        _, _, z = self._forward(x, theta)
-        return self._add_quadratic(F.softplus(z) @ self.v, x)  # [B, M]
+        _, wx, _, z = self._forward(x, theta)
+        e = F.softplus(z) @ self.v  # [B, M]
+        if self.attractor:
+            e = e + self._attractor(x, theta, wx)[0]
+        return self._add_quadratic(e, x)
 
     def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
-        W, h, z = self._forward(x, theta)
-        e, grad = F.softplus(z) @ self.v, self._backward(W, h, z)
+        W, wx, h, z = self._forward(x, theta)
+        e, grad = F.softplus(z) @ self.v, self._backward(x, theta, W, wx, h, z)
+        if self.attractor:
+            e = e + self._attractor(x, theta, wx)[0]
         if self.quadratic:
             quadratic_e, quadratic_grad = self._quadratic(x, with_grad=True)
             e, grad = e + quadratic_e, grad + quadratic_grad
@@ -135,16 +155,35 @@ class FCEnergy(Energy):
 
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
         """∇ₓE alone (a read step's hot path: the energy is not computed)."""
-        grad = self._backward(*self._forward(x, theta))
+        grad = self._backward(x, theta, *self._forward(x, theta))
         if self.quadratic:
             grad = grad + self._quadratic(x, with_grad=True)[1]
         return grad.view_as(x)
 
-    def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
-        """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W.  -> [B, M, D]"""
+    def _backward(self, x: Tensor, theta: Tensor, W: Tensor, wx: Tensor, h: Tensor, z: Tensor) -> Tensor:
+        """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W; with the attractor,
+        plus m (x − κ − s Σ_j p_j w_j).  -> [B, M, D]"""
         dz = torch.sigmoid(z) * self.v  # [B, M, G]
         du = (dz @ self.A) * (1.0 - h * h)  # [B, M, H]
-        return torch.bmm(du, W)
+        if not self.attractor:
+            return torch.bmm(du, W)
+        _, p, centred = self._attractor(x, theta, wx)
+        weight = self.log_attractor_weight.exp()
+        du = du - weight * self.log_slot_scale.exp() * p
+        return torch.bmm(du, W) + weight * centred
+
+    def _attractor(self, x: Tensor, theta: Tensor, wx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """E_att: [B, M], the slots' softmax p: [B, M, H] and x − κ: [B, M, D], from the projections W x."""
+        W, b = self.unpack(theta)
+        centre = self.mu if self.quadratic else torch.full_like(W[0, 0], self.range_middle)  # κ: [D]
+        scale, temperature = self.log_slot_scale.exp(), self.log_attractor_temperature.exp()
+        centred = x.flatten(2) - centre
+        # b_j − ½ ‖x − κ − s w_j‖² = b_j + s w_j·(x − κ) − ½ s² ‖w_j‖² − ½ ‖x − κ‖²
+        closeness = b - 0.5 * scale**2 * W.pow(2).sum(-1) - scale * (W @ centre)  # [B, H]
+        logits = temperature * (closeness.unsqueeze(1) + scale * wx)  # [B, M, H]
+        weight = self.log_attractor_weight.exp()
+        e = weight * (0.5 * centred.pow(2).sum(-1) - torch.logsumexp(logits, -1) / temperature)
+        return e, torch.softmax(logits, -1), centred
 
 
 class ConvEnergy(Energy):

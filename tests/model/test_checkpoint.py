@@ -24,12 +24,20 @@ from model.memory import EnergyMemory
 from model.tasks import random_binary_patterns
 
 
-@pytest.mark.parametrize("quadratic_rank", [0, 6], ids=["plain", "precision-factor"])
-def test_round_trip_gives_bit_identical_outputs(tmp_path: Path, tiny_config: ModelConfig, quadratic_rank: int) -> None:
-    tiny_config = tiny_config.replace(quadratic_energy=quadratic_rank > 0, quadratic_rank=quadratic_rank)
+@pytest.mark.parametrize(
+    ("quadratic_rank", "attractor"), [(0, False), (6, False), (6, True)], ids=["plain", "precision-factor", "attractor"]
+)
+def test_round_trip_gives_bit_identical_outputs(
+    tmp_path: Path, tiny_config: ModelConfig, quadratic_rank: int, attractor: bool
+) -> None:
+    tiny_config = tiny_config.replace(
+        quadratic_energy=quadratic_rank > 0, quadratic_rank=quadratic_rank, attractor_energy=attractor
+    )
     memory = EnergyMemory(tiny_config)
     with torch.no_grad():
         memory.log_read_lr.add_(0.3)  # differ from the initial values
+        if attractor:
+            memory.energy.log_attractor_temperature.add_(0.3)
     save_checkpoint(memory, tmp_path)
     original = Engine(memory, "x")
     loaded = Engine.from_checkpoint(tmp_path, "cpu")
@@ -99,6 +107,11 @@ def test_adapt_adds_new_terms_and_keeps_every_learned_tensor(tmp_path: Path, tin
     torch.testing.assert_close(grown.log_free_read_lr.exp(), torch.full((tiny_config.read_steps,), 0.3))
     with pytest.raises(ValueError, match="drops learned tensors"):
         adapt(EnergyMemory(tiny_config.replace(quadratic_energy=True)), quadratic_energy=False)
+    attractor_names = {"energy.log_attractor_weight", "energy.log_attractor_temperature", "energy.log_slot_scale"}
+    assert not attractor_names & set(memory.state_dict())  # off by default: old checkpoints load unchanged
+    with_attractor = adapt(memory, attractor_energy=True, init_attractor_weight=0.5)
+    assert set(with_attractor.state_dict()) == set(memory.state_dict()) | attractor_names
+    torch.testing.assert_close(with_attractor.energy.log_attractor_weight.exp(), torch.tensor(0.5))
     save_checkpoint(grown, tmp_path)
     longer = load_checkpoint(tmp_path, read_steps=tiny_config.read_steps + 2)  # the free rates grow too
     assert torch.equal(longer.log_free_read_lr[-3:], grown.log_free_read_lr.detach()[-1:].expand(3))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -65,14 +67,24 @@ def test_memories_with_different_counts_batch_together(tiny_memory: EnergyMemory
 
 
 @pytest.mark.parametrize(
-    ("quadratic", "rank"), [(False, 0), (True, 0), (True, 5)], ids=["plain", "quadratic", "quadratic-rank-5"]
+    ("quadratic", "rank", "attractor"),
+    [(False, 0, False), (True, 0, False), (True, 5, False), (False, 0, True), (True, 5, True)],
+    ids=["plain", "quadratic", "quadratic-rank-5", "attractor", "quadratic-attractor"],
 )
-def test_fc_analytic_gradient_matches_autograd(tiny_config: ModelConfig, quadratic: bool, rank: int) -> None:
-    energy = EnergyMemory(tiny_config.replace(quadratic_energy=quadratic, quadratic_rank=rank)).double().energy
+def test_fc_analytic_gradient_matches_autograd(
+    tiny_config: ModelConfig, quadratic: bool, rank: int, attractor: bool
+) -> None:
+    config = tiny_config.replace(quadratic_energy=quadratic, quadratic_rank=rank, attractor_energy=attractor)
+    energy = EnergyMemory(config).double().energy
     if quadratic:
         with torch.no_grad():
             energy.mu.uniform_(-0.5, 0.5)
             energy.log_lambda.fill_(0.3)
+    if attractor:
+        with torch.no_grad():
+            energy.log_attractor_weight.fill_(0.2)
+            energy.log_attractor_temperature.fill_(-0.5)
+            energy.log_slot_scale.fill_(0.4)
     x = torch.rand(3, 4, energy.dim, dtype=torch.float64) * 2 - 1
     theta = energy.theta_bar.detach().expand(3, -1) + 0.1 * torch.randn(3, energy.writable_numel, dtype=torch.float64)
     e, grad = energy.energy_and_grad(x, theta, create_graph=False)
@@ -115,6 +127,46 @@ def test_precision_factor_makes_the_quadratic_a_gaussian_prior(tiny_config: Mode
 def test_quadratic_rank_needs_the_quadratic_term(tiny_config: ModelConfig) -> None:
     with pytest.raises(ValueError, match="needs quadratic_energy"):
         EnergyMemory(tiny_config.replace(quadratic_rank=4))
+
+
+def _attractor_only(config: ModelConfig) -> EnergyMemory:
+    """A FC memory whose energy is the attractor alone (v = 0 silences the FC layers), weight 1, τ = 4, s = 1."""
+    memory = EnergyMemory(config.replace(attractor_energy=True, init_attractor_weight=1.0)).double()
+    with torch.no_grad():
+        memory.energy.v.zero_()
+        memory.energy.log_attractor_temperature.fill_(math.log(4.0))
+    return memory
+
+
+def test_attractor_slot_on_a_pattern_recalls_it(tiny_config: ModelConfig) -> None:
+    """A slot on x (w = x − κ, κ = 0 for ±1 patterns) and the others far: a read from x half-erased gives x."""
+    memory = _attractor_only(tiny_config)
+    energy = memory.energy
+    x = random_binary_patterns(1, 1, tiny_config.input_dim).double()
+    W = torch.randn(1, energy.hidden, energy.dim, dtype=torch.float64)
+    W[0, 3] = x[0, 0]
+    b = torch.full((1, energy.hidden), -50.0, dtype=torch.float64)
+    b[0, 3] = 0.0
+    theta = torch.cat([W.flatten(1), b], 1)
+    known = torch.arange(energy.dim) < energy.dim // 2
+    Q = torch.where(known, x, torch.zeros_like(x))
+    torch.testing.assert_close(energy.grad_x(x, theta, create_graph=False), torch.zeros_like(x))
+    answer, _ = memory.read(theta, Q, known.expand_as(Q))
+    torch.testing.assert_close(answer, x)
+
+
+def test_a_write_moves_the_nearest_slot_onto_the_pattern(tiny_config: ModelConfig) -> None:
+    """Writing one pattern pulls the slots towards it, the nearest most: E_att is a modern Hopfield energy."""
+    memory = _attractor_only(tiny_config.replace(per_parameter_write_lr=False, init_beta=1e-6))
+    energy = memory.energy
+    X = random_binary_patterns(2, 1, tiny_config.input_dim).double()
+    before, _ = energy.unpack(energy.theta_bar.detach().expand(2, -1))
+    after, _ = energy.unpack(memory.write(X))
+    distance_before, distance_after = (before - X).norm(dim=-1), (after - X).norm(dim=-1)  # [B, H]
+    assert (distance_after < distance_before).all()
+    nearest = distance_before.argmin(-1)
+    moved = (distance_before - distance_after).gather(1, nearest[:, None])
+    assert (moved >= (distance_before - distance_after).max(-1, keepdim=True).values - 1e-9).all()
 
 
 def test_known_entries_are_clamped(tiny_memory: EnergyMemory) -> None:
