@@ -77,7 +77,7 @@ def train(
     batch: Annotated[int, typer.Option(help="Memories per meta-step.")] = 32,
     min_patterns: int = 1,
     count_distribution: Annotated[
-        str, typer.Option(help="How N is drawn per meta-step: uniform, or log-uniform (small sets more often).")
+        str, typer.Option(help="How N is drawn per meta-step: uniform, log-uniform (small sets more often) or mixed.")
     ] = "uniform",
     max_patterns: Annotated[int | None, typer.Option(help="Default: the preset's max_patterns.")] = None,
     lr: float = 3e-3,

@@ -80,8 +80,9 @@ class TrainSettings:
     # Train only the parameters with these names (e.g. the free reads' rates, leaving everything the clamped
     # reads and the writes use as it was); empty: all of them.
     train_only: tuple[str, ...] = ()
-    # How the per-meta-step N is drawn from [min_patterns, max_patterns]: "uniform", or "log-uniform" (every
-    # doubling of N as often as any other, so small sets are trained on as much as full ones).
+    # How the per-meta-step N is drawn from [min_patterns, max_patterns]: "uniform", "log-uniform" (every
+    # doubling of N as often as any other, so small sets are trained on as much as full ones), or "mixed" (either
+    # of the two, with even odds, per meta-step).
     count_distribution: str = "uniform"
 
 
@@ -96,14 +97,17 @@ def task_sampler(source: PatternSource, settings: TrainSettings) -> TaskSampler:
 
     One N for the whole batch (rather than one per memory, padded to the largest) halves the mean cost of
     a step; over many steps every N in the range is trained on equally often (uniform), or every doubling
-    of N is (log-uniform).
+    of N is (log-uniform), or half-way between the two (mixed).
     """
     low, high = settings.min_patterns, settings.max_patterns
-    if settings.count_distribution not in ("uniform", "log-uniform"):
-        raise ValueError(f"unknown count distribution {settings.count_distribution!r}: uniform or log-uniform")
+    if settings.count_distribution not in ("uniform", "log-uniform", "mixed"):
+        raise ValueError(f"unknown count distribution {settings.count_distribution!r}: uniform, log-uniform or mixed")
 
     def sample(batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        if settings.count_distribution == "uniform":
+        distribution = settings.count_distribution
+        if distribution == "mixed":
+            distribution = "uniform" if float(torch.rand(1, generator=generator)) < 0.5 else "log-uniform"
+        if distribution == "uniform":
             count = int(sample_counts(1, low, high, generator))
         else:  # N = ⌊exp(U[log low, log (high + 1)])⌋
             u = float(torch.rand(1, generator=generator))
