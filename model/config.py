@@ -70,14 +70,17 @@ class ModelConfig:
     # λ₀, the quadratic's initial strength. Images: 0.1. A trained binary model's ∇ₓE is far smaller: adding the
     # term at 0.01 to the shipped binary128 took its erasure error at N = 96 from 3.7 to 15 bits, at 1e-4 to 3.7.
     init_quadratic_strength: float = 0.1
-    # FC only: add a modern-Hopfield attractor over the writable rows, E_att = −(m/τ) log Σ_j exp(τ (b_j − ½ ‖x − c
-    # − s w_j‖²)), slots c + s·w_j (c: the prior's centre μ, or the middle of the value range), with m, τ, s
-    # meta-learned. A write can move a slot onto a stored pattern, so a set that fits in the H slots can be given
-    # back exactly (at N = 1 the FC energy alone answered largely from its prior).
+    # FC only: add a modern-Hopfield attractor over the writable rows, E_att = −(m/τ) log [exp(τ b₀) +
+    # Σ_j exp(τ (b_j − ½ ‖x − c − s w_j‖²))], slots c + s·w_j (c: the prior's centre μ, or the middle of the value
+    # range), with m, τ, s and the threshold b₀ meta-learned. A write can move a slot onto a stored pattern, so a set
+    # that fits in the H slots can be given back exactly (at N = 1 the FC energy alone answered largely from its
+    # prior); the null slot b₀ switches the pull off far from every slot (a full memory's slots are blurred averages).
     attractor_energy: bool = False
     init_attractor_weight: float = 0.01  # m: small, so a trained model's reads barely change when the term is added
     init_attractor_temperature: float = 1.0  # τ
     init_attractor_slot_scale: float = 1.0  # s: slots move s² times faster than the rows under one write step
+    # b₀: the null slot's logit; −∞ would be no null slot. Digits: a quarter block off costs ½ ‖Δx‖² ≈ 1.
+    init_attractor_threshold: float = -2.0
     # Start a read's free entries at c + s·(q − c) (c: the middle of the value range, s ∈ (0, 1) learned) rather
     # than at the query q: an entry that may be wrong starts inside the box, where the energy's gradient can
     # carry it across, and erased entries (q = c) start where they always did.

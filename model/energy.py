@@ -95,10 +95,11 @@ class FCEnergy(Energy):
     and optionally the quadratic (see Energy) and the attractor (`config.attractor_energy`), a modern Hopfield
     energy whose H slots are the writable rows:
 
-        E_att(x) = −(m/τ) log Σ_j exp(τ (b_j − ½ ‖x − ξ_j‖²)),   ξ_j = κ + s w_j,
+        E_att(x) = −(m/τ) log [exp(τ b₀) + Σ_j exp(τ (b_j − ½ ‖x − ξ_j‖²))],   ξ_j = κ + s w_j,
 
     κ the quadratic's centre μ (else the middle of the value range); weight m, inverse temperature τ and slot
-    scale s meta-learned (log space). Its input gradient is m (x − Σ_j p_j ξ_j), p = softmax over the slots.
+    scale s meta-learned (log space), and the null slot's logit b₀, which takes over (and the pull vanishes) far
+    from every slot. Its input gradient is m Σ_j p_j (x − ξ_j), p = softmax over the null slot and the H slots.
     Patterns of any shape are flattened first: D = prod(input_shape), e.g. C·H·W for images.
     The input gradient is written out by hand (backprop through the three layers), which makes reads
     autograd-free, CUDA-graph capturable and runnable under `torch.inference_mode()`; it is built from
@@ -121,6 +122,7 @@ class FCEnergy(Energy):
             self.log_attractor_weight = nn.Parameter(torch.tensor(math.log(config.init_attractor_weight)))
             self.log_attractor_temperature = nn.Parameter(torch.tensor(math.log(config.init_attractor_temperature)))
             self.log_slot_scale = nn.Parameter(torch.tensor(math.log(config.init_attractor_slot_scale)))
+            self.attractor_threshold = nn.Parameter(torch.tensor(config.init_attractor_threshold))
             self.range_middle = sum(config.value_range) / 2
 
     def unpack(self, theta: Tensor) -> tuple[Tensor, Tensor]:
@@ -162,7 +164,7 @@ class FCEnergy(Energy):
 
     def _backward(self, x: Tensor, theta: Tensor, W: Tensor, wx: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W; with the attractor,
-        plus m (x − κ − s Σ_j p_j w_j).  -> [B, M, D]"""
+        plus m ((1 − p₀)(x − κ) − s Σ_j p_j w_j).  -> [B, M, D]"""
         dz = torch.sigmoid(z) * self.v  # [B, M, G]
         du = (dz @ self.A) * (1.0 - h * h)  # [B, M, H]
         if not self.attractor:
@@ -170,20 +172,22 @@ class FCEnergy(Energy):
         _, p, centred = self._attractor(x, theta, wx)
         weight = self.log_attractor_weight.exp()
         du = du - weight * self.log_slot_scale.exp() * p
-        return torch.bmm(du, W) + weight * centred
+        return torch.bmm(du, W) + weight * p.sum(-1, keepdim=True) * centred
 
     def _attractor(self, x: Tensor, theta: Tensor, wx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """E_att: [B, M], the slots' softmax p: [B, M, H] and x − κ: [B, M, D], from the projections W x."""
+        """E_att: [B, M], the H slots' share of the softmax p: [B, M, H] (the null slot has the rest) and
+        x − κ: [B, M, D], from the projections W x."""
         W, b = self.unpack(theta)
         centre = self.mu if self.quadratic else torch.full_like(W[0, 0], self.range_middle)  # κ: [D]
         scale, temperature = self.log_slot_scale.exp(), self.log_attractor_temperature.exp()
         centred = x.flatten(2) - centre
         # b_j − ½ ‖x − κ − s w_j‖² = b_j + s w_j·(x − κ) − ½ s² ‖w_j‖² − ½ ‖x − κ‖²
         closeness = b - 0.5 * scale**2 * W.pow(2).sum(-1) - scale * (W @ centre)  # [B, H]
-        logits = temperature * (closeness.unsqueeze(1) + scale * wx)  # [B, M, H]
-        weight = self.log_attractor_weight.exp()
-        e = weight * (0.5 * centred.pow(2).sum(-1) - torch.logsumexp(logits, -1) / temperature)
-        return e, torch.softmax(logits, -1), centred
+        slots = closeness.unsqueeze(1) + scale * wx - 0.5 * centred.pow(2).sum(-1, keepdim=True)  # [B, M, H]
+        null = self.attractor_threshold.expand(*slots.shape[:-1], 1)
+        logits = temperature * torch.cat([null, slots], -1)  # [B, M, 1 + H]
+        e = -self.log_attractor_weight.exp() / temperature * torch.logsumexp(logits, -1)
+        return e, torch.softmax(logits, -1)[..., 1:], centred
 
 
 class ConvEnergy(Energy):

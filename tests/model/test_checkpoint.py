@@ -107,7 +107,12 @@ def test_adapt_adds_new_terms_and_keeps_every_learned_tensor(tmp_path: Path, tin
     torch.testing.assert_close(grown.log_free_read_lr.exp(), torch.full((tiny_config.read_steps,), 0.3))
     with pytest.raises(ValueError, match="drops learned tensors"):
         adapt(EnergyMemory(tiny_config.replace(quadratic_energy=True)), quadratic_energy=False)
-    attractor_names = {"energy.log_attractor_weight", "energy.log_attractor_temperature", "energy.log_slot_scale"}
+    attractor_names = {
+        "energy.log_attractor_weight",
+        "energy.log_attractor_temperature",
+        "energy.log_slot_scale",
+        "energy.attractor_threshold",
+    }
     assert not attractor_names & set(memory.state_dict())  # off by default: old checkpoints load unchanged
     with_attractor = adapt(memory, attractor_energy=True, init_attractor_weight=0.5)
     assert set(with_attractor.state_dict()) == set(memory.state_dict()) | attractor_names

@@ -85,6 +85,7 @@ def test_fc_analytic_gradient_matches_autograd(
             energy.log_attractor_weight.fill_(0.2)
             energy.log_attractor_temperature.fill_(-0.5)
             energy.log_slot_scale.fill_(0.4)
+            energy.attractor_threshold.fill_(-3.0)
     x = torch.rand(3, 4, energy.dim, dtype=torch.float64) * 2 - 1
     theta = energy.theta_bar.detach().expand(3, -1) + 0.1 * torch.randn(3, energy.writable_numel, dtype=torch.float64)
     e, grad = energy.energy_and_grad(x, theta, create_graph=False)
@@ -130,8 +131,10 @@ def test_quadratic_rank_needs_the_quadratic_term(tiny_config: ModelConfig) -> No
 
 
 def _attractor_only(config: ModelConfig) -> EnergyMemory:
-    """A FC memory whose energy is the attractor alone (v = 0 silences the FC layers), weight 1, τ = 4, s = 1."""
-    memory = EnergyMemory(config.replace(attractor_energy=True, init_attractor_weight=1.0)).double()
+    """A FC memory whose energy is the attractor alone (v = 0 silences the FC layers), weight 1, τ = 4, s = 1,
+    no null slot."""
+    changes = dict(attractor_energy=True, init_attractor_weight=1.0, init_attractor_threshold=-1e4)
+    memory = EnergyMemory(config.replace(**changes)).double()
     with torch.no_grad():
         memory.energy.v.zero_()
         memory.energy.log_attractor_temperature.fill_(math.log(4.0))
@@ -167,6 +170,19 @@ def test_a_write_moves_the_nearest_slot_onto_the_pattern(tiny_config: ModelConfi
     nearest = distance_before.argmin(-1)
     moved = (distance_before - distance_after).gather(1, nearest[:, None])
     assert (moved >= (distance_before - distance_after).max(-1, keepdim=True).values - 1e-9).all()
+
+
+def test_the_null_slot_switches_the_attractor_off_far_from_every_slot(tiny_config: ModelConfig) -> None:
+    """Near a slot the pull is m (x − ξ); far from all slots (beyond the threshold b₀) it vanishes."""
+    memory = _attractor_only(tiny_config)
+    energy = memory.energy
+    with torch.no_grad():
+        energy.attractor_threshold.fill_(-2.0)
+    theta = torch.zeros(1, energy.writable_numel, dtype=torch.float64)  # every slot at κ = 0
+    near = torch.full((1, 1, energy.dim), 0.05, dtype=torch.float64)  # ½ ‖x‖² = 0.04
+    far = torch.full((1, 1, energy.dim), 1.0, dtype=torch.float64)  # ½ ‖x‖² = 16
+    torch.testing.assert_close(energy.grad_x(near, theta, create_graph=False), near, rtol=1e-3, atol=0)
+    assert energy.grad_x(far, theta, create_graph=False).abs().max() < 1e-10
 
 
 def test_known_entries_are_clamped(tiny_memory: EnergyMemory) -> None:
