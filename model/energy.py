@@ -131,25 +131,26 @@ class FCEnergy(Energy):
         return theta[:, :split].view(-1, self.hidden, self.dim), theta[:, split:]
 
     def _forward(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """-> W: [B, H, D], the projections W x: [B, M, H], h = tanh(W x + b): [B, M, H], z: [B, M, G]."""
+        """-> W: [B, H, D], the pre-activations u = W x + b: [B, M, H], h = tanh(u): [B, M, H], z: [B, M, G]."""
         W, b = self.unpack(theta)
-        wx = torch.bmm(x.flatten(2), W.transpose(1, 2))
-        h = torch.tanh(wx + b.unsqueeze(1))
+        u = torch.baddbmm(b.unsqueeze(1), x.flatten(2), W.transpose(1, 2))
+        h = torch.tanh(u)
         z = F.linear(h, self.A, self.c)
-        return W, wx, h, z
+        return W, u, h, z
 
     def energy(self, x: Tensor, theta: Tensor) -> Tensor:
-        _, wx, _, z = self._forward(x, theta)
+        _, u, _, z = self._forward(x, theta)
         e = F.softplus(z) @ self.v  # [B, M]
         if self.attractor:
-            e = e + self._attractor(x, theta, wx)[0]
+            e = e + self._attractor(x, theta, u)[0]
         return self._add_quadratic(e, x)
 
     def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
-        W, wx, h, z = self._forward(x, theta)
-        e, grad = F.softplus(z) @ self.v, self._backward(x, theta, W, wx, h, z)
-        if self.attractor:
-            e = e + self._attractor(x, theta, wx)[0]
+        W, u, h, z = self._forward(x, theta)
+        attraction = self._attractor(x, theta, u) if self.attractor else None
+        e, grad = F.softplus(z) @ self.v, self._backward(W, h, z, attraction)
+        if attraction is not None:
+            e = e + attraction[0]
         if self.quadratic:
             quadratic_e, quadratic_grad = self._quadratic(x, with_grad=True)
             e, grad = e + quadratic_e, grad + quadratic_grad
@@ -157,33 +158,36 @@ class FCEnergy(Energy):
 
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
         """∇ₓE alone (a read step's hot path: the energy is not computed)."""
-        grad = self._backward(x, theta, *self._forward(x, theta))
+        W, u, h, z = self._forward(x, theta)
+        grad = self._backward(W, h, z, self._attractor(x, theta, u) if self.attractor else None)
         if self.quadratic:
             grad = grad + self._quadratic(x, with_grad=True)[1]
         return grad.view_as(x)
 
-    def _backward(self, x: Tensor, theta: Tensor, W: Tensor, wx: Tensor, h: Tensor, z: Tensor) -> Tensor:
-        """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W; with the attractor,
-        plus m ((1 − p₀)(x − κ) − s Σ_j p_j w_j).  -> [B, M, D]"""
+    def _backward(
+        self, W: Tensor, h: Tensor, z: Tensor, attraction: tuple[Tensor, Tensor, Tensor] | None = None
+    ) -> Tensor:
+        """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W; with the attractor
+        (`attraction`, from `_attractor`), plus m ((1 − p₀)(x − κ) − s Σ_j p_j w_j).  -> [B, M, D]"""
         dz = torch.sigmoid(z) * self.v  # [B, M, G]
         du = (dz @ self.A) * (1.0 - h * h)  # [B, M, H]
-        if not self.attractor:
+        if attraction is None:
             return torch.bmm(du, W)
-        _, p, centred = self._attractor(x, theta, wx)
+        _, p, centred = attraction
         weight = self.log_attractor_weight.exp()
         du = du - weight * self.log_slot_scale.exp() * p
         return torch.bmm(du, W) + weight * p.sum(-1, keepdim=True) * centred
 
-    def _attractor(self, x: Tensor, theta: Tensor, wx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _attractor(self, x: Tensor, theta: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """E_att: [B, M], the H slots' share of the softmax p: [B, M, H] (the null slot has the rest) and
-        x − κ: [B, M, D], from the projections W x."""
+        x − κ: [B, M, D], from the pre-activations u = W x + b."""
         W, b = self.unpack(theta)
         centre = self.mu if self.quadratic else torch.full_like(W[0, 0], self.range_middle)  # κ: [D]
         scale, temperature = self.log_slot_scale.exp(), self.log_attractor_temperature.exp()
         centred = x.flatten(2) - centre
-        # b_j − ½ ‖x − κ − s w_j‖² = b_j + s w_j·(x − κ) − ½ s² ‖w_j‖² − ½ ‖x − κ‖²
-        closeness = b - 0.5 * scale**2 * W.pow(2).sum(-1) - scale * (W @ centre)  # [B, H]
-        slots = closeness.unsqueeze(1) + scale * wx - 0.5 * centred.pow(2).sum(-1, keepdim=True)  # [B, M, H]
+        # b_j − ½ ‖x − κ − s w_j‖² = b_j + s (u_j − b_j) − s w_j·κ − ½ s² ‖w_j‖² − ½ ‖x − κ‖²
+        offset = (1.0 - scale) * b - scale * (W @ centre) - 0.5 * scale**2 * W.pow(2).sum(-1)  # [B, H]
+        slots = scale * u + offset.unsqueeze(1) - 0.5 * centred.pow(2).sum(-1, keepdim=True)  # [B, M, H]
         null = self.attractor_threshold.expand(*slots.shape[:-1], 1)
         logits = temperature * torch.cat([null, slots], -1)  # [B, M, 1 + H]
         e = -self.log_attractor_weight.exp() / temperature * torch.logsumexp(logits, -1)
