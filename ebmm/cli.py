@@ -79,6 +79,9 @@ def train(
     steps: int = 20_000,
     batch: Annotated[int, typer.Option(help="Memories per meta-step.")] = 32,
     min_patterns: int = 1,
+    count_distribution: Annotated[
+        str, typer.Option(help="How N is drawn per meta-step: uniform, log-uniform (small sets more often) or mixed.")
+    ] = "uniform",
     max_patterns: Annotated[int | None, typer.Option(help="Default: the preset's max_patterns.")] = None,
     lr: float = 3e-3,
     lr_schedule: Annotated[str, typer.Option(help="constant or cosine")] = "cosine",
@@ -124,6 +127,7 @@ def train(
         steps=steps,
         batch=batch,
         min_patterns=min_patterns,
+        count_distribution=count_distribution,
         max_patterns=max_patterns or config.max_patterns,
         lr=lr,
         lr_schedule=lr_schedule,

@@ -80,6 +80,10 @@ class TrainSettings:
     # Train only the parameters with these names (e.g. the free reads' rates, leaving everything the clamped
     # reads and the writes use as it was); empty: all of them.
     train_only: tuple[str, ...] = ()
+    # How the per-meta-step N is drawn from [min_patterns, max_patterns]: "uniform", "log-uniform" (every
+    # doubling of N as often as any other, so small sets are trained on as much as full ones), or "mixed" (either
+    # of the two, with even odds, per meta-step).
+    count_distribution: str = "uniform"
 
 
 def binary_source(dim: int) -> PatternSource:
@@ -88,14 +92,26 @@ def binary_source(dim: int) -> PatternSource:
 
 
 def task_sampler(source: PatternSource, settings: TrainSettings) -> TaskSampler:
-    """Memories of patterns from `source`, N ~ U[min_patterns, max_patterns] drawn once per meta-step.
+    """Memories of patterns from `source`, N drawn once per meta-step from [min_patterns, max_patterns] by
+    `settings.count_distribution`.
 
     One N for the whole batch (rather than one per memory, padded to the largest) halves the mean cost of
-    a step; over many steps every N in the range is trained on equally often.
+    a step; over many steps every N in the range is trained on equally often (uniform), or every doubling
+    of N is (log-uniform), or half-way between the two (mixed).
     """
+    low, high = settings.min_patterns, settings.max_patterns
+    if settings.count_distribution not in ("uniform", "log-uniform", "mixed"):
+        raise ValueError(f"unknown count distribution {settings.count_distribution!r}: uniform, log-uniform or mixed")
 
     def sample(batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        count = int(sample_counts(1, settings.min_patterns, settings.max_patterns, generator))
+        distribution = settings.count_distribution
+        if distribution == "mixed":
+            distribution = "uniform" if float(torch.rand(1, generator=generator)) < 0.5 else "log-uniform"
+        if distribution == "uniform":
+            count = int(sample_counts(1, low, high, generator))
+        else:  # N = ⌊exp(U[log low, log (high + 1)])⌋
+            u = float(torch.rand(1, generator=generator))
+            count = min(high, int(math.exp(math.log(low) + u * (math.log(high + 1) - math.log(low)))))
         X = source(batch, count, generator)
         return X, pattern_mask(torch.full((batch,), count))
 
@@ -180,6 +196,8 @@ def data_hash(config: ModelConfig, settings: TrainSettings) -> str:
     }
     if settings.dataset != "random":
         task["dataset"] = settings.dataset
+    if settings.count_distribution != "uniform":
+        task["count_distribution"] = settings.count_distribution
     return hashlib.sha256(orjson.dumps(task, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from model.checkpoint import save_checkpoint
 from model.config import ModelConfig
 from model.memory import EnergyMemory
-from model.training import MetaTrainer, TrainSettings, learning_rate, meta_loss, run_config
+from model.training import MetaTrainer, TrainSettings, binary_source, learning_rate, meta_loss, run_config, task_sampler
 
 
 def _settings(steps: int) -> TrainSettings:
@@ -120,3 +121,20 @@ def test_run_config_builds_a_preset_or_grows_a_checkpoint(tmp_path: Path, tiny_c
         run_config("tiny", tmp_path, {"meta_hidden": 8})
     with pytest.raises(ValueError, match="unknown preset"):
         run_config("nope", None, {})
+
+
+def test_log_uniform_counts_draw_small_sets_as_often_as_each_doubling() -> None:
+    """N ∈ [1, 64]: uniform draws N ≤ 8 an eighth of the time, log-uniform about half (log 9 / log 65), mixed
+    half-way between."""
+    fractions = {}
+    for distribution in ("uniform", "log-uniform", "mixed"):
+        settings = TrainSettings(min_patterns=1, max_patterns=64, count_distribution=distribution)
+        sample, generator = task_sampler(binary_source(4), settings), torch.Generator().manual_seed(0)
+        counts = torch.tensor([int(sample(1, generator)[1].sum()) for _ in range(2000)])
+        assert counts.min() == 1 and counts.max() == 64
+        fractions[distribution] = float((counts <= 8).float().mean())
+    assert fractions["uniform"] == pytest.approx(8 / 64, abs=0.03)
+    assert fractions["log-uniform"] == pytest.approx(math.log(9) / math.log(65), abs=0.04)
+    assert fractions["mixed"] == pytest.approx((fractions["uniform"] + fractions["log-uniform"]) / 2, abs=0.04)
+    with pytest.raises(ValueError, match="count distribution"):
+        task_sampler(binary_source(4), TrainSettings(count_distribution="normal"))
