@@ -37,7 +37,15 @@ import orjson
 from rich.markup import escape
 from rich.table import Table
 
-from benchmarks.scale import SCALE_QUOTA, fill, memories_held, redis_used_memory, retrieve_requests, scale_row
+from benchmarks.scale import (
+    SCALE_QUOTA,
+    fill,
+    memories_held,
+    redis_used_memory,
+    retrieve_requests,
+    scale_row,
+    wait_for_persistence,
+)
 from benchmarks.spot_check import PROBES, SpotCheck
 from benchmarks.wrk_driver import Request, run_wrk_cell, wrk_binary, wrk_version
 from ebmm_client import AsyncEBMMClient, EBMMClient
@@ -428,6 +436,7 @@ def run_scale_cells(
             probes = [(copies[-1 - k], queries[k : k + 1]) for k in range(PROBES)]
             check = SpotCheck(client, workload.model, probes, workload.writes[0])
             check.take_reference()
+        wait_for_persistence(redis_url)
         requests = {"retrieve": retrieve_requests(copies, queries, READ_BODIES)}
         cell_target = Target(target.label, target.source, target.url, target.api_key, requests)
         check.verify(f"before the scale cell at {count} memories")

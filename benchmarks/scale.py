@@ -4,8 +4,9 @@ number of stored memories grows.
 Writing 100,000 memories through the API would take the engine half an hour, and what is measured here is the
 lookup, not the write: so one memory is written through the API (the template), and the store is filled with
 copies of it under new ids through the service's own `MemoryStore.put` (the same reservation, quota and index
-scripts as a write; only the engine call is skipped). Each cell then reads random memories among all of them,
-with queries of the template's patterns, so its answers are known, and reports Redis's `used_memory`.
+scripts as a write; only the engine call is skipped). Each cell waits for an AOF rewrite the fill set off to end,
+then reads random memories among all of them, with queries of the template's patterns, so its answers are
+known, and reports Redis's `used_memory`.
 """
 
 from __future__ import annotations
@@ -52,6 +53,19 @@ def memories_held(redis_url: str, tenant: str) -> int:
     """How many memories the tenant holds (its listing index)."""
     with redis.Redis.from_url(redis_url) as connection:
         return int(connection.zcard(TenantKeys(tenant).created))
+
+
+def wait_for_persistence(redis_url: str, timeout_s: float = 300.0) -> None:
+    """Wait until Redis is not rewriting its AOF or saving a snapshot: a rewrite forks the whole data set, and
+    the fill that just ran (not what is measured) is what set it off."""
+    deadline = time.monotonic() + timeout_s
+    with redis.Redis.from_url(redis_url) as connection:
+        while True:
+            info = connection.info("persistence")
+            busy = info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"] or info["rdb_bgsave_in_progress"]
+            if not busy or time.monotonic() > deadline:
+                return
+            time.sleep(0.5)
 
 
 def redis_used_memory(redis_url: str) -> int:

@@ -448,6 +448,9 @@ def serve(
 @app.command()
 def engine(
     socket_path: Annotated[Path, typer.Option("--socket", help="The Unix socket to serve the API workers on.")],
+    supervised: Annotated[
+        bool, typer.Option(help="Started by `ebmm serve`: ignore SIGINT (it stops the engine with SIGTERM).")
+    ] = False,
 ) -> None:
     """The engine process: the models and the batcher, serving the API workers' jobs (EBMM_* settings; see
     README "Serving on several workers"). `ebmm serve --workers N` starts one by itself."""
@@ -458,7 +461,7 @@ def engine(
     from service.settings import Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve_engine(Settings(), socket_path))
+    asyncio.run(serve_engine(Settings(), socket_path, supervised))
 
 
 @models_app.command("retire")

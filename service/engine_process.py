@@ -91,8 +91,11 @@ class EngineServer:
             await send(kind, request_id, payload)
 
 
-async def serve_engine(settings: Settings, socket_path: Path) -> None:
-    """Load the models, listen on `socket_path` until SIGTERM / SIGINT, then drain the batcher."""
+async def serve_engine(settings: Settings, socket_path: Path, supervised: bool = False) -> None:
+    """Load the models, listen on `socket_path` until SIGTERM (or SIGINT), then drain the batcher.
+
+    `supervised` (started by `ebmm serve`): SIGINT is ignored. A terminal's Ctrl-C reaches the whole process
+    group, and the engine must outlive the API workers' graceful shutdown; `ebmm serve` sends SIGTERM after it."""
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     metrics = Metrics()
@@ -123,8 +126,8 @@ async def serve_engine(settings: Settings, socket_path: Path) -> None:
     os.chmod(socket_path, 0o600)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, (lambda: None) if supervised else stop.set)
     log.info("engine process serving %s on %s", ", ".join(registry.engines), socket_path)
     await stop.wait()
     server.close()  # no new connections; the open ones get the answers of what is queued
@@ -159,7 +162,7 @@ class EngineProcess:
         self._monitor = threading.Thread(target=self._keep_running, name="engine-monitor", daemon=True)
 
     def _spawn(self) -> None:
-        command = [sys.executable, "-m", "ebmm.cli", "engine", "--socket", str(self.socket_path)]
+        command = [sys.executable, "-m", "ebmm.cli", "engine", "--socket", str(self.socket_path), "--supervised"]
         self.process = subprocess.Popen(command)
         deadline = time.monotonic() + self.ready_timeout_s
         while not ping(self.socket_path):

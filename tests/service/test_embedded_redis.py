@@ -16,6 +16,7 @@ def test_restart_keeps_url_and_data_and_a_second_server_is_refused(tmp_path: Pat
     try:
         with redis.Redis.from_url(url) as r:
             assert r.config_get("appendfsync") == {"appendfsync": "always"}
+            assert r.config_get("save") == {"save": ""}  # no snapshot forks: the AOF is the durable copy
             r.set("k", "v")
         assert (tmp_path / "data" / AOF_FILE).stat().st_size > 0
         second = EmbeddedRedis(tmp_path / "data")

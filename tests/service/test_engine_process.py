@@ -64,6 +64,11 @@ def test_workers_share_one_engine_process_which_answers_as_the_engine_and_is_res
             assert httpx.get(f"{server.url}/readyz").json()["engine"] is True
 
             [pid] = engine_pids(server)
+            os.kill(pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the group: the workers drain first, not it
+            time.sleep(0.5)
+            assert engine_pids(server) == [pid]
+            assert np.array_equal(np.asarray(client.retrieve(memory.id, queries).patterns), local.numpy())
+
             os.kill(pid, signal.SIGKILL)
             start = time.monotonic()
             with pytest.raises(EBMMError) as refused:
