@@ -433,7 +433,7 @@ def run_scale_cells(
             fill(redis_url, BENCH_TENANT, template, info.writable_floats, max(0, missing), TTL_SECONDS)
         )
         if check is None:
-            probes = [(copies[-1 - k], queries[k : k + 1]) for k in range(PROBES)]
+            probes = [(copies[-1 - k % len(copies)], queries[k : k + 1]) for k in range(PROBES)]
             check = SpotCheck(client, workload.model, probes, workload.writes[0])
             check.take_reference()
         wait_for_persistence(redis_url)
