@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     engine_socket: Path | None = Field(
         None,
         description="Unix socket of the engine process (`ebmm engine`): API workers send their jobs there and run "
-        "no engine of their own. Unset: the engine runs in this process. `ebmm serve --workers N` (N > 1) sets it.",
+        "no engine of their own. Unset: the engine runs in this process. `ebmm serve --workers N` sets it on a GPU.",
     )
     engine_metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Where the engine process serves its own Prometheus metrics (unset: not)."

@@ -56,7 +56,7 @@ def test_workers_share_one_engine_process_which_answers_as_the_engine_and_is_res
     queries = bits.erase(patterns, 8)
     theta = engine.write(torch.from_numpy(patterns)[None])
     local = engine.read(theta, torch.from_numpy(queries)[None], torch.from_numpy(queries != 0)[None]).patterns[0]
-    with ServeProcess(checkpoints, tmp_path / "data", serve_args=["--workers", "2"]) as server:
+    with ServeProcess(checkpoints, tmp_path / "data", serve_args=["--workers", "2", "--engine-process"]) as server:
         assert len(engine_pids(server)) == 1
         with server.client() as client:
             memory = client.write(BINARY, patterns)
@@ -116,3 +116,14 @@ async def test_jobs_of_two_workers_share_a_batch_and_refusals_come_back_as_they_
             await link.close()
         server.close()
         await batcher.drain()
+
+
+def test_on_the_cpu_workers_run_their_own_engines_unless_told(checkpoints: Path, tmp_path: Path, bits: Bits) -> None:
+    """The engine process is the default on a GPU only: on 2 CPU cores two workers with an engine each served
+    42 % more retrieves than two sharing one (README, Performance)."""
+    with ServeProcess(checkpoints, tmp_path / "data", serve_args=["--workers", "2"]) as server:
+        assert engine_pids(server) == []
+        with server.client() as client:
+            memory = client.write(BINARY, bits.patterns(4))
+            assert client.get(memory.id).num_patterns == 4
+        assert httpx.get(f"{server.url}/readyz").json()["engine"] is True
