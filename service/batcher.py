@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # metrics labels its series with Op
     from opentelemetry.trace import Tracer
 
     from service.metrics import Metrics
+    from service.settings import Settings
 
 Job = TypeVar("Job")
 Outcome = TypeVar("Outcome")
@@ -219,6 +220,20 @@ class Batcher:
         )
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ebmm-engine")
         self.queues: list[BatchQueue] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: Metrics, tracer: Tracer | None = None) -> Batcher:
+        """The batcher the EBMM_MAX_BATCH / _MAX_DELAY_MS / _MAX_QUEUE / _TENANT_MAX_QUEUED / _DEADLINE_S settings
+        describe (an API process's, or the engine process's)."""
+        return cls(
+            metrics,
+            settings.max_batch,
+            settings.max_delay_ms,
+            settings.max_queue,
+            settings.tenant_max_queued,
+            settings.deadline_s,
+            tracer,
+        )
 
     def add(self, model: str, op: Op, run: BatchFn[Job, Outcome]) -> BatchQueue[Job, Outcome]:
         """A new queue for `model`'s `op` calls, served by the shared engine thread."""

@@ -107,14 +107,7 @@ async def serve_engine(settings: Settings, socket_path: Path, supervised: bool =
         settings.max_old_versions,
         settings.theta_dtype,
     )
-    batcher = Batcher(
-        metrics,
-        settings.max_batch,
-        settings.max_delay_ms,
-        settings.max_queue,
-        settings.tenant_max_queued,
-        settings.deadline_s,
-    )
+    batcher = Batcher.from_settings(settings, metrics)
     registry.start(LocalQueues(batcher))
     metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
     if settings.engine_metrics_port:

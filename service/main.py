@@ -75,15 +75,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reservation_s=settings.write_reservation_s(),
         tracer=tracer,
     )
-    batcher = Batcher(
-        metrics,
-        settings.max_batch,
-        settings.max_delay_ms,
-        settings.max_queue,
-        settings.tenant_max_queued,
-        settings.deadline_s,
-        tracer,
-    )
+    batcher = Batcher.from_settings(settings, metrics, tracer)
     link = None if settings.engine_socket is None else EngineLink(settings.engine_socket, settings.deadline_s)
     registry.start(LocalQueues(batcher) if link is None else link)
     metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
