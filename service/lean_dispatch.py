@@ -31,10 +31,9 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.deps import caller_tenant
-from service.auth import authenticate_headers
 from service.errors import ApiError, error_response, http_error
 from service.metrics import Metrics
-from service.requests import ORJSONRequest, ORJSONRoute
+from service.requests import ORJSONRequest, ORJSONRoute, authenticate
 
 Resolver = Callable[[Request], Awaitable[Any]]
 
@@ -180,9 +179,7 @@ class LeanDispatch:
         scope["route"] = route
         request = ORJSONRequest(scope, receive)
         try:
-            headers = request.headers
-            keys = scope["app"].state.api_keys
-            request.state.tenant = authenticate_headers(keys, headers.get("authorization"), headers.get("x-api-key"))
+            authenticate(request)
             arguments = await call.arguments(request)
             if arguments is None:  # FastAPI answers it, from the body as it came
                 body = await request.body() if call.dependant.body_params else None

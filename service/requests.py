@@ -38,15 +38,21 @@ class ORJSONRequest(Request):
         return self._json
 
 
+def authenticate(request: Request) -> None:
+    """Check the caller's API key from the raw headers, before the body is read; its tenant goes to
+    `request.state.tenant` (401 without a valid key)."""
+    headers = request.headers
+    keys = request.app.state.api_keys
+    request.state.tenant = authenticate_headers(keys, headers.get("authorization"), headers.get("x-api-key"))
+
+
 class ORJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
 
         async def route_handler(plain: Request) -> Response:
             request = ORJSONRequest(plain.scope, plain.receive)
-            headers = request.headers
-            keys = request.app.state.api_keys
-            request.state.tenant = authenticate_headers(keys, headers.get("authorization"), headers.get("x-api-key"))
+            authenticate(request)
             return await handler(request)
 
         return route_handler
