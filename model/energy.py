@@ -86,10 +86,22 @@ class Energy(nn.Module):
         """∇ₓE: [B, M, *S] alone (reading needs no energy values until the last step)."""
         return self.energy_and_grad(x, theta, create_graph)[1]
 
-    def write_loss_grad(self, X: Tensor, weights: Tensor, theta: Tensor, alpha: Tensor, create_graph: bool) -> Tensor:
+    def write_loss_grad(
+        self,
+        X: Tensor,
+        weights: Tensor,
+        theta: Tensor,
+        alpha: Tensor,
+        create_graph: bool,
+        product_dtype: torch.dtype | None = None,
+    ) -> Tensor:
         """∇_θ Σ_i w_i [E(x_i; θ) + α ‖∇ₓE(x_i; θ)‖²], the data part of the writing loss's gradient.
         X: [B, N, *S], weights: [B, N], θ: [B, P] -> [B, P]. By autograd (double backward); with
-        `create_graph` the result stays differentiable (meta-training), else θ is taken as a fresh leaf."""
+        `create_graph` the result stays differentiable (meta-training), else θ is taken as a fresh leaf.
+        `product_dtype`: the dtype of the products with the meta-learned layers (see FCEnergy); None (X's) only here."""
+        if product_dtype not in (None, X.dtype):
+            name = type(self).__name__
+            raise ValueError(f"{name} computes its write gradient at its inputs' dtype only, not {product_dtype}")
         with torch.enable_grad():
             if not create_graph:
                 theta = theta.detach().requires_grad_()
@@ -127,10 +139,14 @@ class FCEnergy(Energy):
         split = self.hidden * self.dim
         return theta[:, :split].view(-1, self.hidden, self.dim), theta[:, split:]
 
-    def _forward(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _forward(
+        self, x: Tensor, theta: Tensor, product_dtype: torch.dtype | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """W: [B, H, D], h: [B, M, H] and z: [B, M, G], the last at `product_dtype` (None: x's dtype)."""
         W, b = self.unpack(theta)
         h = torch.tanh(torch.baddbmm(b.unsqueeze(1), x.flatten(2), W.transpose(1, 2)))  # [B, M, H]
-        z = F.linear(h, self.A, self.c)  # [B, M, G]
+        product_dtype = product_dtype or h.dtype
+        z = F.linear(h.to(product_dtype), self.A.to(product_dtype), self.c.to(product_dtype))  # [B, M, G]
         return W, h, z
 
     def energy(self, x: Tensor, theta: Tensor) -> Tensor:
@@ -152,7 +168,15 @@ class FCEnergy(Energy):
             grad = grad + self._quadratic(x, with_grad=True)[1]
         return grad.view_as(x)
 
-    def write_loss_grad(self, X: Tensor, weights: Tensor, theta: Tensor, alpha: Tensor, create_graph: bool) -> Tensor:
+    def write_loss_grad(
+        self,
+        X: Tensor,
+        weights: Tensor,
+        theta: Tensor,
+        alpha: Tensor,
+        create_graph: bool,
+        product_dtype: torch.dtype | None = None,
+    ) -> Tensor:
         """The writing loss's data gradient (see Energy); for serving (not `create_graph`) written out by hand,
         no autograd graph. With u = W x + b, h = tanh u, z = A h + c, s = σ(z) ⊙ v, a = Aᵀ s, du = a ⊙ (1 − h²),
         g = ∇ₓE = Wᵀ du (+ the quadratic's, which no θ enters) and r = 2α g:
@@ -160,31 +184,38 @@ class FCEnergy(Energy):
             ∂/∂W = Σ_i w_i [ (du + γ) xᵀ + du rᵀ ],   ∂/∂b = Σ_i w_i (du + γ),
             γ = [ Aᵀ (σ'(z) ⊙ v ⊙ A (δ ⊙ (1 − h²))) − 2 h ⊙ a ⊙ δ ] ⊙ (1 − h²),   δ = W r,
 
-        γ being the α term's path through du. Meta-training keeps autograd (the same value, differentiable)."""
-        if create_graph:
-            return super().write_loss_grad(X, weights, theta, alpha, create_graph)
-        with torch.no_grad():
-            return self._write_loss_grad_by_hand(X, weights, theta, alpha)
+        γ being the α term's path through du. Meta-training keeps autograd (the same value, differentiable).
 
-    def _write_loss_grad_by_hand(self, X: Tensor, weights: Tensor, theta: Tensor, alpha: Tensor) -> Tensor:
-        W, h, z = self._forward(X, theta)
+        `product_dtype` (by hand only; None: X's dtype) is the dtype of the four [B·N, H] × [H, G] products with
+        the meta-learned A and of the [B, N, G] tensors between them, most of a write's work: bfloat16 halves their
+        time on CPUs with bfloat16 dot products (float32 accumulation); everything of width H or D keeps X's dtype."""
+        if create_graph:
+            return super().write_loss_grad(X, weights, theta, alpha, create_graph, product_dtype)
+        with torch.no_grad():
+            return self._write_loss_grad_by_hand(X, weights, theta, alpha, product_dtype)
+
+    def _write_loss_grad_by_hand(
+        self, X: Tensor, weights: Tensor, theta: Tensor, alpha: Tensor, product_dtype: torch.dtype | None
+    ) -> Tensor:
+        W, h, z = self._forward(X, theta, product_dtype)
         x = X.flatten(2)  # [B, N, D]
-        sigma = torch.sigmoid_(z)  # (z is not needed again: the [B, N, G] tensors are updated in place)
-        s = sigma * self.v  # dE/dz
-        a = s @ self.A  # [B, N, H]
-        squashed = 1.0 - h * h
+        A = self.A.to(z.dtype)
+        A_v = A * self.v.to(z.dtype).unsqueeze(1)  # diag(v) A: [G, H], so that a = σ(z) diag(v) A
+        sigma = torch.sigmoid_(z)  # [B, N, G] (z is not needed again)
+        a = (sigma @ A_v).to(h.dtype)  # Aᵀ s: [B, N, H]
+        squashed = h.square().neg_().add_(1.0)  # 1 − h²
         du = a * squashed
         g = torch.bmm(du, W)  # [B, N, D]
         if self.quadratic:
             g += self._quadratic(X, with_grad=True)[1]
         r = g.mul_(2.0 * alpha)
         delta = torch.bmm(r, W.transpose(1, 2))  # [B, N, H]
-        curvature = torch.rsub(sigma, 1.0).mul_(s)  # σ'(z) ⊙ v = σ (1 − σ) v: [B, N, G]
-        pulled = ((delta * squashed) @ self.A.T).mul_(curvature) @ self.A  # [B, N, H]
-        gamma = pulled.sub_(2.0 * h * a * delta).mul_(squashed)
+        curvature = sigma.addcmul_(sigma, sigma, value=-1.0)  # σ'(z) = σ (1 − σ): [B, N, G], σ done with
+        pulled = (((delta * squashed).to(z.dtype) @ A.T).mul_(curvature) @ A_v).to(h.dtype)  # [B, N, H]
+        gamma = torch.addcmul(pulled, h * a, delta, value=-2.0).mul_(squashed)
         weighted = weights.unsqueeze(-1)
-        through_u = weighted * (du + gamma)  # [B, N, H]
-        grad_W = torch.bmm(through_u.transpose(1, 2), x) + torch.bmm((weighted * du).transpose(1, 2), r)
+        through_u = gamma.add_(du).mul_(weighted)  # w (du + γ): [B, N, H]
+        grad_W = torch.bmm(through_u.transpose(1, 2), x).baddbmm_(du.mul_(weighted).transpose(1, 2), r)
         return torch.cat([grad_W.flatten(1), through_u.sum(1)], dim=1)
 
     def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:

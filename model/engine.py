@@ -25,6 +25,7 @@ from model.graphs import GraphedReader, GraphedWriter
 from model.memory import EnergyMemory, ReadTrace
 from model.tasks import masked_mean
 from model.theta_precision import ThetaDtype, at_rest
+from model.write_precision import WritePrecision, write_product_dtype
 
 # Patterns per memory the write-time self-check reads back for each corruption after the standard one.
 SELF_CHECK_SAMPLE = 16
@@ -98,13 +99,16 @@ class Engine:
         device: str | torch.device = "cpu",
         mode: str = "eager",
         theta_dtype: ThetaDtype = "float32",
+        write_precision: WritePrecision = "float32",
     ) -> None:
         """mode: "eager", "graph" (CUDA-graph replay of writes and reads, bucket-padded; CUDA and the FC
         energy only) or "auto" (graph where possible, else eager). theta_dtype: the precision θ is kept at
-        between a write and its reads (model.theta_precision); writes return θ rounded to it."""
+        between a write and its reads (model.theta_precision); writes return θ rounded to it. write_precision:
+        the dtype of a write's products with the meta-learned layers (model.write_precision)."""
         self.device = resolve_device(device)
         self.theta_dtype = theta_dtype
         self.memory = memory.to(self.device).eval().requires_grad_(False)
+        self.write_dtype = write_product_dtype(write_precision, self.memory.energy, self.device)
         self.config: ModelConfig = memory.config
         self.domain = domain_of(self.config)
         self.info = ModelInfo(
@@ -132,7 +136,7 @@ class Engine:
         self.mode = "graph" if mode == "graph" or (mode == "auto" and graph_possible) else "eager"
         graphed = self.mode == "graph"
         self._graphed_reads = GraphedReader(self.memory, self.device) if graphed else None
-        self._graphed_writes = GraphedWriter(self.memory, self.device) if graphed else None
+        self._graphed_writes = GraphedWriter(self.memory, self.device, self.write_dtype) if graphed else None
 
     @classmethod
     def from_checkpoint(
@@ -141,8 +145,9 @@ class Engine:
         device: str | torch.device = "auto",
         mode: str = "eager",
         theta_dtype: ThetaDtype = "float32",
+        write_precision: WritePrecision = "float32",
     ) -> Engine:
-        return cls(load_checkpoint(path), checkpoint_hash(path), device, mode, theta_dtype)
+        return cls(load_checkpoint(path), checkpoint_hash(path), device, mode, theta_dtype, write_precision)
 
     def write(self, X: Tensor, pattern_mask: Tensor | None = None) -> Tensor:
         """X: [B, N, *S], pattern_mask: [B, N] bool or None -> θ: [B, P], at the engine's θ precision."""
@@ -153,7 +158,7 @@ class Engine:
             if self._graphed_writes is not None:
                 theta = self._graphed_writes.write(X, pattern_mask)
             else:
-                theta = self.memory.write(X, pattern_mask)
+                theta = self.memory.write(X, pattern_mask, product_dtype=self.write_dtype)
         return theta if self.theta_dtype == "float32" else at_rest(theta, self.theta_dtype)
 
     def read(self, theta: Tensor, Q: Tensor, known: Tensor | None = None, trace: bool = False) -> ReadResult:

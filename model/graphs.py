@@ -58,12 +58,19 @@ class CapturedRead:
 
 
 class CapturedWrite:
-    """memory.write for one static shape X: [B, N, *S], pattern_mask: [B, N], captured as a CUDA graph."""
+    """memory.write for one static shape X: [B, N, *S], pattern_mask: [B, N], captured as a CUDA graph (its
+    products at `product_dtype`, see EnergyMemory.write)."""
 
-    def __init__(self, memory: EnergyMemory, batch: int, count: int, device: torch.device) -> None:
+    def __init__(
+        self, memory: EnergyMemory, batch: int, count: int, device: torch.device, product_dtype: torch.dtype
+    ) -> None:
         self.X = torch.zeros(batch, count, *memory.config.input_shape, device=device)
         self.mask = torch.ones(batch, count, dtype=torch.bool, device=device)
-        self.graph, (self.theta,) = capture(lambda: (memory.write(self.X, self.mask),), device)
+
+        def write() -> tuple[Tensor]:
+            return (memory.write(self.X, self.mask, product_dtype=product_dtype),)
+
+        self.graph, (self.theta,) = capture(write, device)
 
     def __call__(self, X: Tensor, mask: Tensor) -> Tensor:
         self.X.copy_(X)
@@ -91,8 +98,8 @@ def padded_write(write: Callable[[Tensor, Tensor], Tensor], X: Tensor, pattern_m
 class GraphedWriter:
     """Writes of any size through bucket-padded captured graphs, captured lazily on first use."""
 
-    def __init__(self, memory: EnergyMemory, device: torch.device) -> None:
-        self.memory, self.device = memory, device
+    def __init__(self, memory: EnergyMemory, device: torch.device, product_dtype: torch.dtype) -> None:
+        self.memory, self.device, self.product_dtype = memory, device, product_dtype
         self.captured: dict[tuple[int, int], CapturedWrite] = {}
 
     def write(self, X: Tensor, pattern_mask: Tensor | None) -> Tensor:
@@ -102,7 +109,7 @@ class GraphedWriter:
     def _run(self, X: Tensor, mask: Tensor) -> Tensor:
         size = tuple(mask.shape)
         if size not in self.captured:
-            self.captured[size] = CapturedWrite(self.memory, *size, self.device)
+            self.captured[size] = CapturedWrite(self.memory, *size, self.device, self.product_dtype)
         return self.captured[size](X, mask)
 
 

@@ -78,12 +78,19 @@ class EnergyMemory(nn.Module):
         lo, hi = self.config.value_range
         return x.clamp(lo, hi)
 
-    def write(self, X: Tensor, pattern_mask: Tensor | None = None, create_graph: bool = False) -> Tensor:
+    def write(
+        self,
+        X: Tensor,
+        pattern_mask: Tensor | None = None,
+        create_graph: bool = False,
+        product_dtype: torch.dtype | None = None,
+    ) -> Tensor:
         """X: [B, N, *S], pattern_mask: [B, N] (True = a real pattern, False = padding) -> θ: [B, P].
 
         With `create_graph=False` (serving) no graph is kept across steps (the FC energy computes each step's
         gradient by hand, Energy.write_loss_grad); with `create_graph=True` (meta-training) the whole unrolled
-        loop stays differentiable.
+        loop stays differentiable. `product_dtype`: the dtype of the gradient's products with the meta-learned
+        layers (None: X's; bfloat16: the FC energy's serving writes only; θ keeps X's dtype).
         """
         batch, count = X.shape[:2]
         if pattern_mask is None:
@@ -101,7 +108,7 @@ class EnergyMemory(nn.Module):
             alpha, beta, write_lr, theta_bar = alpha.detach(), beta.detach(), write_lr.detach(), theta_bar.detach()
         theta = theta_bar.expand(batch, -1)
         for step in range(self.config.write_steps):
-            grad_theta = self.energy.write_loss_grad(X, weights, theta, alpha, create_graph)
+            grad_theta = self.energy.write_loss_grad(X, weights, theta, alpha, create_graph, product_dtype)
             grad_theta = grad_theta + 2.0 * beta * (theta - theta_bar)  # the β ‖θ − θ̄‖² term
             theta = theta - write_lr[step] * grad_theta
         return theta if create_graph else theta.detach()

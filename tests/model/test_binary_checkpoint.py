@@ -2,8 +2,9 @@
 
 A regression guard for whatever checkpoint is at checkpoints/binary128, for each corruption it was made for:
 erasures (64 of 128 bits, known bits clamped) at N = 96, and flipped bits (nothing clamped, read as rounds of
-erasures) at N = 48. The recorded figures come from the checkpoint's own config.json
-(`training.eval_error[family][N]`, written by the trainer at the family's standard strength).
+erasures) at N = 48, with writes in float32 and in bfloat16 (EBMM_WRITE_PRECISION). The recorded figures come
+from the checkpoint's own config.json (`training.eval_error[family][N]`, written by the trainer at the family's
+standard strength).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ CHECKPOINT = ROOT / "checkpoints" / "binary128"
 GUARDS = [("erase", 96), ("flip", 48)]  # (family, N): the hardest N each family is shipped for
 
 
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine.from_checkpoint(CHECKPOINT, "cpu")
+@pytest.fixture(scope="module", params=["float32", "bfloat16"])
+def engine(request: pytest.FixtureRequest) -> Engine:
+    return Engine.from_checkpoint(CHECKPOINT, "cpu", write_precision=request.param)
 
 
 def recorded_error(engine: Engine, family: str, count: int) -> float:
