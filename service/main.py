@@ -56,6 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         "eager" if remote else settings.engine_mode,
         settings.max_old_versions,
         settings.theta_dtype,
+        settings.write_precision,
     )
     embedded, url = None, settings.redis_url
     if url is None:

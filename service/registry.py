@@ -29,6 +29,7 @@ import orjson
 from model.checkpoint import CONFIG_FILE, checkpoint_hash
 from model.engine import Engine
 from model.theta_precision import ThetaDtype
+from model.write_precision import WritePrecision
 from service.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -143,9 +144,11 @@ class ModelRegistry:
         mode: str,
         max_old_loaded: int,
         theta_dtype: ThetaDtype = "float32",
+        write_precision: WritePrecision = "float32",
     ) -> None:
         self.models, self.device, self.mode, self.max_old_loaded = models, device, mode, max_old_loaded
         self.theta_dtype = theta_dtype  # how new memories' θ is stored
+        self.write_precision = write_precision
         self.source: QueueSource | None = None
 
     @classmethod
@@ -156,15 +159,18 @@ class ModelRegistry:
         mode: str = "auto",
         max_old_loaded: int = 2,
         theta_dtype: ThetaDtype = "float32",
+        write_precision: WritePrecision = "float32",
     ) -> ModelRegistry:
         """Scan `checkpoint_dir` and load each model's newest version (blocking: call it off the event loop)."""
-        registry = cls(scan_versions(checkpoint_dir), device, mode, max_old_loaded, theta_dtype)
+        registry = cls(scan_versions(checkpoint_dir), device, mode, max_old_loaded, theta_dtype, write_precision)
         for versions in registry.models.values():
             registry._load_engine(versions[-1])
         return registry
 
     def _load_engine(self, version: ModelVersion) -> None:
-        version.engine = Engine.from_checkpoint(version.directory, self.device, self.mode, self.theta_dtype)
+        version.engine = Engine.from_checkpoint(
+            version.directory, self.device, self.mode, self.theta_dtype, self.write_precision
+        )
         info = version.engine.info
         log.info(
             "loaded model %s version %s from %s on %s (%s)",

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.theta_precision import ThetaDtype
+from model.write_precision import WritePrecision
 
 LogFormat = Literal["text", "json"]
 
@@ -55,6 +56,12 @@ class Settings(BaseSettings):
         "float32",
         description="How new memories' θ is stored in Redis: float32, or float16 / bfloat16 (half the bytes; reads "
         "use θ at that precision). Memories keep the dtype they were written with.",
+    )
+    write_precision: WritePrecision = Field(
+        "auto",
+        description="Dtype of a write's products with the meta-learned layers: float32, bfloat16 (fc models) or auto "
+        "(bfloat16 for fc models on CPUs with bfloat16 dot products, float32 elsewhere); README Performance, Engine, "
+        "measures what it saves and that recall is unchanged.",
     )
     max_old_versions: int = Field(
         2,

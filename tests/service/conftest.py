@@ -8,11 +8,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import redis
 import torch
 import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
 
 from ebmm_client import EBMMClient
 from model.checkpoint import save_checkpoint
@@ -101,6 +103,7 @@ class ServeProcess(serve_process.ServeProcess):
             "EBMM_DATA_DIR": str(data_dir),
             "EBMM_DEVICE": "cpu",
             "EBMM_TORCH_THREADS": "1",
+            "EBMM_WRITE_PRECISION": "float32",  # answers compared with the `engine` fixture's
             "EBMM_API_KEYS": api_keys(KEYS),
             **env,
         }
@@ -110,12 +113,22 @@ class ServeProcess(serve_process.ServeProcess):
         return EBMMClient(self.url, api_key=KEYS[tenant])
 
 
+def queue_depth(metrics_url: str, model: str = "tiny", op: str = "write") -> float:
+    """Items waiting in the batcher's (model, op) queue, from a /metrics page (a worker's, or the engine process's
+    on EBMM_ENGINE_METRICS_PORT when the engine runs there)."""
+    for family in text_string_to_metric_families(httpx.get(metrics_url).text):
+        if family.name == "ebmm_queue_depth":
+            return sum(s.value for s in family.samples if s.labels == {"model": model, "op": op})
+    raise AssertionError(f"no ebmm_queue_depth at {metrics_url}")
+
+
 def settings_for(checkpoints: Path, data_dir: Path, **changes: object) -> Settings:
     defaults: dict[str, object] = dict(
         checkpoint_dir=checkpoints,
         data_dir=data_dir,
         device="cpu",
         torch_threads=1,
+        write_precision="float32",  # answers compared with the `engine` fixture's
         max_delay_ms=20.0,
         max_body_bytes=256 * 1024,
         max_queries=64,
@@ -131,8 +144,9 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine(checkpoints: Path) -> Engine:
-    """The binary model in-process, to compare the service's answers with."""
-    return Engine.from_checkpoint(checkpoints / BINARY, "cpu")
+    """The binary model in-process, to compare the service's answers with (float32 writes, as the test servers
+    make them: bfloat16 products round differently with each batch's shape; test_write_precision covers them)."""
+    return Engine.from_checkpoint(checkpoints / BINARY, "cpu", write_precision="float32")
 
 
 @pytest.fixture(scope="session")
