@@ -108,6 +108,7 @@ def bench_engine(
     return {
         "model": engine.info.name,
         "mode": engine.mode,
+        "write_dtype": str(engine.write_dtype).removeprefix("torch."),
         "write_flops_per_memory": write_flops,
         "read_flops_per_query": read_flops,
         "matmul_peak_gflop_per_s": peak / 1e9,
@@ -123,7 +124,8 @@ def bench_engine(
 def engine_table(result: dict) -> Table:
     """The throughput table of a bench_engine result."""
     table = Table(
-        title=f"engine throughput: {result['model']} on {result['device']}, {result['mode']}, reads: "
+        title=f"engine throughput: {result['model']} on {result['device']}, {result['mode']}, "
+        f"{result['write_dtype']} write products, reads: "
         f"{result['distortion']} "
         f"({result['torch_threads']} threads; matmul peak {result['matmul_peak_gflop_per_s']:,.0f} GFLOP/s)"
     )

@@ -20,7 +20,6 @@ import asyncio
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ import orjson
 from rich.markup import escape
 from rich.table import Table
 
+from benchmarks.checkout import git_worktree
 from benchmarks.scale import (
     SCALE_QUOTA,
     fill,
@@ -112,27 +112,6 @@ def scale_redis() -> Iterator[str]:
             yield embedded.start()
         finally:
             embedded.stop()
-
-
-@contextmanager
-def git_worktree(ref: str, repo: Path = ROOT) -> Iterator[tuple[Path, str]]:
-    """`ref` of the git repository at `repo` checked out (detached) into a temporary worktree, removed after;
-    yields its path and the commit it resolved to."""
-
-    def git(*args: str) -> str:
-        run = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
-        if run.returncode != 0:
-            raise ValueError(f"git {' '.join(args)}: {run.stderr.strip()}")
-        return run.stdout.strip()
-
-    commit = git("rev-parse", "--verify", f"{ref}^{{commit}}")
-    with tempfile.TemporaryDirectory(prefix="ebmm-compare-") as parent:
-        path = Path(parent) / "checkout"
-        git("worktree", "add", "--detach", str(path), commit)
-        try:
-            yield path, commit
-        finally:
-            git("worktree", "remove", "--force", str(path))
 
 
 def _pick_model(served: list[ModelPublic], model: str | None, url: str) -> ModelPublic:

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from model.tasks import TABLE1_COUNTS
 from model.theta_precision import THETA_DTYPES, ThetaDtype
+from model.write_precision import WRITE_PRECISIONS, WritePrecision
 
 app = typer.Typer(help="Energy-Based Memory Model service and tools.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks: each prints a table and writes JSON.", no_args_is_help=True)
@@ -36,6 +37,21 @@ ThreadsOption = Annotated[int | None, typer.Option(help="torch CPU threads (defa
 ThetaDtypeOption = Annotated[
     str, typer.Option(help="θ precision between write and read, as a service stores it: float32, float16, bfloat16")
 ]
+
+
+WritePrecisionOption = Annotated[
+    str,
+    typer.Option(
+        help="Dtype of a write's products with the meta-learned layers: float32, bfloat16 (fc energies) or auto "
+        "(bfloat16 for fc energies on CPUs with bfloat16 dot products), as EBMM_WRITE_PRECISION does for the service"
+    ),
+]
+
+
+def _write_precision(name: str) -> WritePrecision:
+    if name not in WRITE_PRECISIONS:
+        raise typer.BadParameter(f"one of {', '.join(WRITE_PRECISIONS)}", param_hint="--write-precision")
+    return name  # type: ignore[return-value]
 
 
 def _theta_dtype(name: str) -> ThetaDtype:
@@ -175,13 +191,14 @@ def evaluate(
     seed: int = 1234,
     device: DeviceOption = "auto",
     data_root: Annotated[Path | None, typer.Option(help="Local copy of omniglot / cifar10.")] = None,
+    write_precision: WritePrecisionOption = "auto",
 ) -> None:
     """Mean recall error of a checkpoint under each distortion it was trained on: on fresh random patterns for
     binary models, on sets drawn from the held-out split of the training data set for image models."""
     from model.engine import Engine
     from model.training import binary_source
 
-    engine = Engine.from_checkpoint(checkpoint, device)
+    engine = Engine.from_checkpoint(checkpoint, device, write_precision=_write_precision(write_precision))
     dataset = engine.config.training.get("settings", {}).get("dataset", "random")
     if dataset == "random":
         source = binary_source(engine.info.input_dim)
@@ -240,15 +257,40 @@ def bench_engine_command(
         str | None, typer.Option(help="Corruption of the read queries (default: the model's standard one).")
     ] = None,
     threads: ThreadsOption = None,
+    write_precision: WritePrecisionOption = "auto",
+    compare_ref: Annotated[
+        str | None,
+        typer.Option(
+            help="A git ref whose `ebmm bench engine` runs alternately with this checkout's, on the same checkpoint, "
+            "in fresh processes: medians and ratios (--write-precision applies to this checkout only)."
+        ),
+    ] = None,
+    rounds: Annotated[int, typer.Option(help="Alternating rounds of --compare-ref.", min=1)] = 3,
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """Write/read throughput vs batch size on one device."""
     from benchmarks.engine import bench_engine, engine_table
     from model.engine import Engine
 
+    if compare_ref is not None:
+        from benchmarks.engine_compare import compare_engine, compare_table
+
+        args = ["--checkpoint", str(checkpoint.resolve()), "--device", device, "--batches", batches]
+        args += ["--patterns", str(patterns), "--seconds", str(seconds), "--mode", mode]
+        args += ["--threads", str(threads)] if threads else []
+        args += ["--distortion", distortion] if distortion else []
+        try:
+            result = compare_engine(compare_ref, args, ["--write-precision", write_precision], rounds)
+        except (ValueError, RuntimeError) as error:
+            console.print(f"[red]{error}")
+            raise typer.Exit(2) from error
+        result["command"] = "ebmm " + shlex.join(sys.argv[1:])
+        console.print(compare_table(result))
+        write_json(result, json_path)
+        return
     if threads:
         torch.set_num_threads(threads)
-    engine = Engine.from_checkpoint(checkpoint, device, mode)
+    engine = Engine.from_checkpoint(checkpoint, device, mode, write_precision=_write_precision(write_precision))
     if distortion is not None and distortion not in engine.domain.families:
         raise typer.BadParameter(f"unknown distortion {distortion!r}; choose from {sorted(engine.domain.families)}")
     result = bench_engine(engine, _counts(batches), patterns, seconds, distortion=distortion)
@@ -283,6 +325,7 @@ def bench_images_command(
         Path | None, typer.Option(help="Local copy of omniglot / cifar10; where built sets are (default data/).")
     ] = None,
     theta_dtype: ThetaDtypeOption = "float32",
+    write_precision: WritePrecisionOption = "auto",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
     plot: Annotated[
         Path | None,
@@ -306,7 +349,12 @@ def bench_images_command(
     presets = [name for name, trained_on in PRESET_DATASETS.items() if trained_on == dataset]
     if not paths and (budgets is None or not presets):
         raise typer.BadParameter(f"no checkpoint trained on {dataset!r}; pass --checkpoint (or --budgets)")
-    engines = [Engine.from_checkpoint(path, device, theta_dtype=_theta_dtype(theta_dtype)) for path in paths]
+    engines = [
+        Engine.from_checkpoint(
+            path, device, theta_dtype=_theta_dtype(theta_dtype), write_precision=_write_precision(write_precision)
+        )
+        for path in paths
+    ]
     train_images, test_images = load_images(dataset, "train", data_root), load_images(dataset, "test", data_root)
     try:
         result, examples = bench_images(
@@ -326,6 +374,8 @@ def bench_images_command(
         "dataset": dataset,
         "checkpoints": [str(path) for path in paths],
         "theta_dtype": theta_dtype,
+        "write_precision": write_precision,
+        "write_dtypes": [str(engine.write_dtype).removeprefix("torch.") for engine in engines],
         "command": "ebmm " + shlex.join(sys.argv[1:]),
         **result,
     }
@@ -362,6 +412,7 @@ def bench_binary_command(
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     theta_dtype: ThetaDtypeOption = "float32",
+    write_precision: WritePrecisionOption = "auto",
     json_path: Annotated[Path | None, typer.Option("--json")] = None,
 ) -> None:
     """The paper's Table 1: EBMM, the Hopfield rules and the learned baselines on the same random 128-bit tasks."""
@@ -371,7 +422,9 @@ def bench_binary_command(
 
     if threads:
         torch.set_num_threads(threads)
-    engine = Engine.from_checkpoint(checkpoint, device, theta_dtype=_theta_dtype(theta_dtype))
+    engine = Engine.from_checkpoint(
+        checkpoint, device, theta_dtype=_theta_dtype(theta_dtype), write_precision=_write_precision(write_precision)
+    )
     learned = load_learned_baselines(baselines)
     console.print(PROTOCOL)
     try:
@@ -385,6 +438,8 @@ def bench_binary_command(
     }
     result["command"] = "ebmm " + shlex.join(sys.argv[1:])
     result["theta_dtype"] = theta_dtype
+    result["write_precision"] = write_precision
+    result["write_dtype"] = str(engine.write_dtype).removeprefix("torch.")
     console.print(table1(result))
     if "unclamped" in result:
         console.print(unclamped_table(result))

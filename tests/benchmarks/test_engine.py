@@ -1,17 +1,24 @@
-"""`ebmm bench engine`: one row per batch size with positive rates, counted flops and the fraction of peak."""
+"""`ebmm bench engine`: one row per batch size with positive rates, counted flops and the fraction of peak; and
+`--compare-ref`, alternating runs of this checkout and a git ref."""
 
 from __future__ import annotations
+
+import statistics
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
 from rich.console import Console
 
 from benchmarks.engine import bench_engine, counted_flops, engine_table, flops_per_item, matmul_peak_flops
+from benchmarks.engine_compare import compare_engine, compare_table
 from model.config import ModelConfig
 from model.domains import domain_of
 from model.engine import Engine
 from model.memory import EnergyMemory
 from model.tasks import random_binary_patterns
+from tests.service.conftest import BINARY
 
 
 def test_counted_read_flops_match_the_fc_energy_s_products(tiny_config: ModelConfig) -> None:
@@ -58,3 +65,23 @@ def test_noisy_reads_are_benchmarked_as_untrusted_reads(tiny_config: ModelConfig
 
 def test_matmul_peak_is_a_plausible_rate() -> None:
     assert 1e8 < matmul_peak_flops(torch.device("cpu"), size=256, repeats=2) < 1e14
+
+
+def test_compare_ref_alternates_this_checkout_and_the_ref(checkpoints: Path) -> None:
+    """Both sides run the real `ebmm bench engine` in fresh processes on the same checkpoint; ratios are of medians."""
+    args = ["--checkpoint", str(checkpoints / BINARY), "--device", "cpu", "--batches", "1,4", "--seconds", "0.05"]
+    result = compare_engine("HEAD", args, ["--write-precision", "float32"], rounds=2)
+    assert result["ref_commit"] == subprocess.check_output(["git", "rev-parse", "HEAD"], text=True).strip()
+    assert [len(result["runs"][side]) for side in ("this", "ref")] == [2, 2]
+    assert result["runs"]["this"][0]["write_dtype"] == "float32"
+    assert [row["batch"] for row in result["rows"]] == [1, 4]
+    for row in result["rows"]:
+        this = [run["rows"][[1, 4].index(row["batch"])]["writes_per_s"] for run in result["runs"]["this"]]
+        assert row["writes_per_s_this"] == statistics.median(this) > 0
+        assert row["writes_ratio"] == pytest.approx(row["writes_per_s_this"] / row["writes_per_s_ref"])
+    Console(width=160).print(compare_table(result))
+
+
+def test_compare_ref_reports_a_ref_that_does_not_exist() -> None:
+    with pytest.raises(ValueError, match="no-such-ref"):
+        compare_engine("no-such-ref", [])

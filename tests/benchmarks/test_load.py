@@ -17,7 +17,8 @@ import redis
 from typer.testing import CliRunner
 
 import benchmarks.load
-from benchmarks.load import Target, draw_workload, git_worktree, prepare, run_cell, run_load_bench
+from benchmarks.checkout import git_worktree
+from benchmarks.load import Target, draw_workload, prepare, run_cell, run_load_bench
 from benchmarks.spot_check import SpotCheckFailed
 from benchmarks.wrk_driver import Request, encode_requests, parse_result, run_wrk_cell, wrk_binary
 from ebmm.cli import app
