@@ -91,11 +91,22 @@ class EngineServer:
             await send(kind, request_id, payload)
 
 
+async def watch_parent(parent: int, gone: asyncio.Event, poll_s: float = 1.0) -> None:
+    """Set `gone` once process `parent` has exited: this process is then re-parented (even after a SIGKILL,
+    which leaves the parent no chance to stop it)."""
+    while os.getppid() == parent:
+        await asyncio.sleep(poll_s)
+    log.warning("the process that started this engine (pid %d) has exited; stopping", parent)
+    gone.set()
+
+
 async def serve_engine(settings: Settings, socket_path: Path, supervised: bool = False) -> None:
     """Load the models, listen on `socket_path` until SIGTERM (or SIGINT), then drain the batcher.
 
-    `supervised` (started by `ebmm serve`): SIGINT is ignored. A terminal's Ctrl-C reaches the whole process
-    group, and the engine must outlive the API workers' graceful shutdown; `ebmm serve` sends SIGTERM after it."""
+    `supervised` (started by `ebmm serve`): SIGINT is ignored, and the engine stops when `ebmm serve` exits. A
+    terminal's Ctrl-C reaches the whole process group, and the engine must outlive the API workers' graceful
+    shutdown; `ebmm serve` sends SIGTERM after it, and a killed `ebmm serve` leaves no engine behind."""
+    parent = os.getppid()
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     metrics = Metrics()
@@ -106,6 +117,7 @@ async def serve_engine(settings: Settings, socket_path: Path, supervised: bool =
         settings.engine_mode,
         settings.max_old_versions,
         settings.theta_dtype,
+        settings.write_precision,
     )
     batcher = Batcher.from_settings(settings, metrics)
     registry.start(LocalQueues(batcher))
@@ -121,8 +133,11 @@ async def serve_engine(settings: Settings, socket_path: Path, supervised: bool =
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, (lambda: None) if supervised else stop.set)
+    watcher = asyncio.create_task(watch_parent(parent, stop)) if supervised else None
     log.info("engine process serving %s on %s", ", ".join(registry.engines), socket_path)
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     server.close()  # no new connections; the open ones get the answers of what is queued
     await asyncio.gather(*engine.tasks, return_exceptions=True)
     await batcher.drain()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from model.engine import Engine
 from service.batch_ops import LocalQueues, ReadJob
 from service.batcher import Batcher
 from service.engine_link import EngineLink, RemoteModelQueues
-from service.engine_process import EngineServer
+from service.engine_process import EngineServer, ping
 from service.errors import ApiError
 from service.metrics import Metrics
 from service.registry import ModelRegistry
@@ -127,3 +129,37 @@ def test_on_the_cpu_workers_run_their_own_engines_unless_told(checkpoints: Path,
             memory = client.write(BINARY, bits.patterns(4))
             assert client.get(memory.id).num_patterns == 4
         assert httpx.get(f"{server.url}/readyz").json()["engine"] is True
+
+
+def exited(pid: int) -> bool:
+    """Whether process `pid` has exited (gone, or a zombie nobody has reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def test_a_supervised_engine_stops_when_the_process_that_started_it_is_killed(
+    checkpoints: Path, tmp_path: Path
+) -> None:
+    """SIGKILL gives `ebmm serve` no chance to stop its engine; the engine notices it was re-parented and exits."""
+    socket_path = tmp_path / "engine.sock"
+    env = {**os.environ, "EBMM_CHECKPOINT_DIR": str(checkpoints), "EBMM_DEVICE": "cpu", "EBMM_TORCH_THREADS": "1"}
+    engine = f"{sys.executable} -m ebmm.cli engine --socket {socket_path} --supervised"
+    parent = subprocess.Popen(["sh", "-c", f"{engine} & echo $!; wait"], stdout=subprocess.PIPE, text=True, env=env)
+    assert parent.stdout is not None
+    pid = int(parent.stdout.readline())
+    try:
+        deadline = time.monotonic() + 60
+        while not ping(socket_path):
+            assert time.monotonic() < deadline and not exited(pid), "the engine did not start"
+            time.sleep(0.2)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while not exited(pid):
+            assert time.monotonic() < deadline, "the engine outlived the process that started it"
+            time.sleep(0.1)
+    finally:
+        if not exited(pid):
+            os.kill(pid, signal.SIGKILL)

@@ -4,6 +4,7 @@ requests already queued in the batcher, then exits cleanly."""
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,11 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 
 from service.embedded_redis import EmbeddedRedis
 
-from .conftest import ServeProcess, memory_key
+from .conftest import ServeProcess, memory_key, queue_depth
 
 M = 16
 
@@ -34,25 +34,33 @@ def test_sigkill_loses_no_acknowledged_memory(checkpoints: Path, tmp_path: Path,
         assert [client.retrieve(m.id, Q) for m, Q in zip(memories[:M], queries[:M], strict=True)] == answers
 
 
-def queue_depth(url: str) -> float:
-    text = httpx.get(f"{url}/metrics").text
-    for family in text_string_to_metric_families(text):
-        if family.name == "ebmm_queue_depth":
-            return sum(s.value for s in family.samples if s.labels == {"model": "tiny", "op": "write"})
-    raise AssertionError("no ebmm_queue_depth")
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
-def test_sigterm_stops_accepting_drains_queued_batches_and_exits(checkpoints: Path, tmp_path: Path, bits) -> None:
+@pytest.mark.parametrize("engine_process", [True, False], ids=["engine-process", "engine-in-worker"])
+def test_sigterm_stops_accepting_drains_queued_batches_and_exits(
+    checkpoints: Path, tmp_path: Path, bits, engine_process: bool
+) -> None:
     shared = EmbeddedRedis(tmp_path / "redis")
     url = shared.start()
     try:
         # a batch closes only when full (64) or 4 s after its first item, so the writes below wait in the queue
         env = {"REDIS_URL": url, "EBMM_MAX_DELAY_MS": "4000"}
-        with ServeProcess(checkpoints, tmp_path / "data", **env) as server, server.client() as client:
+        if engine_process:  # the queue is the engine process's: its metrics have their own port
+            env["EBMM_ENGINE_METRICS_PORT"] = str(port := free_port())
+        serve_args = ["--engine-process"] if engine_process else []
+        with (
+            ServeProcess(checkpoints, tmp_path / "data", serve_args=serve_args, **env) as server,
+            server.client() as client,
+        ):
+            metrics_url = f"http://127.0.0.1:{port}/metrics" if engine_process else f"{server.url}/metrics"
             with ThreadPoolExecutor(8) as pool:
                 pending = [pool.submit(client.write, "tiny", bits.patterns(3)) for _ in range(8)]
                 deadline = time.monotonic() + 3
-                while queue_depth(server.url) < 8:
+                while queue_depth(metrics_url) < 8:
                     assert time.monotonic() < deadline, "the writes did not queue up"
                     time.sleep(0.02)
                 server.process.send_signal(signal.SIGTERM)

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from ebmm_client import EBMMClient, EBMMError
 from service.store import TenantKeys
 
-from .conftest import KEYS, TENANT, ServeProcess, memory_key
+from .conftest import KEYS, TENANT, ServeProcess, memory_key, queue_depth
 
 
 def claim_key(key: str, tenant: str = TENANT) -> str:
@@ -65,13 +64,6 @@ def test_concurrent_duplicates_wait_for_the_first_and_get_its_memory(make_server
         assert server.redis().zcard(f"ebmm:{{{TENANT}}}:index") == before + 1
 
 
-def _queue_depth(url: str) -> float:
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics").text):
-        if family.name == "ebmm_queue_depth":
-            return sum(s.value for s in family.samples if s.labels == {"model": "tiny", "op": "write"})
-    return 0.0
-
-
 def test_claims_left_by_a_crash_free_themselves(checkpoints: Path, tmp_path: Path, bits) -> None:
     """SIGKILL of the API (and its Redis) with 16 writes in flight: every retry with those keys writes, after at
     most the in-progress claim's lifetime (deadline + four Redis bounds + 1 s = 7 s here), once each."""
@@ -83,7 +75,7 @@ def test_claims_left_by_a_crash_free_themselves(checkpoints: Path, tmp_path: Pat
             for i, X in enumerate(stored):
                 pool.submit(client.write, "tiny", X, idempotency_key=f"crash-{i}")
             deadline = time.monotonic() + 10
-            while _queue_depth(first.url) < 16:  # all 16 claimed and queued, none stored
+            while queue_depth(f"{first.url}/metrics") < 16:  # all 16 claimed and queued, none stored
                 assert time.monotonic() < deadline, "the writes did not queue up"
                 time.sleep(0.02)
             first.kill()
