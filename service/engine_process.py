@@ -110,18 +110,10 @@ async def serve_engine(settings: Settings, socket_path: Path, supervised: bool =
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     metrics = Metrics()
-    registry = await asyncio.to_thread(
-        ModelRegistry.load,
-        settings.checkpoint_dir,
-        settings.device,
-        settings.engine_mode,
-        settings.max_old_versions,
-        settings.theta_dtype,
-        settings.write_precision,
-    )
+    registry = await asyncio.to_thread(ModelRegistry.from_settings, settings)
     batcher = Batcher.from_settings(settings, metrics)
     registry.start(LocalQueues(batcher))
-    metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
+    metrics.init_models(registry.trained_distortions())
     if settings.engine_metrics_port:
         start_http_server(settings.engine_metrics_port, addr=settings.host, registry=metrics.registry)
     engine = EngineServer(registry)

@@ -49,15 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     remote = settings.engine_socket is not None  # the engine process runs the models: here only their info is used
-    registry = await asyncio.to_thread(
-        ModelRegistry.load,
-        settings.checkpoint_dir,
-        "cpu" if remote else settings.device,
-        "eager" if remote else settings.engine_mode,
-        settings.max_old_versions,
-        settings.theta_dtype,
-        settings.write_precision,
-    )
+    registry = await asyncio.to_thread(ModelRegistry.from_settings, settings, not remote)
     embedded, url = None, settings.redis_url
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)
@@ -79,7 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     batcher = Batcher.from_settings(settings, metrics, tracer)
     link = None if settings.engine_socket is None else EngineLink(settings.engine_socket, settings.deadline_s)
     registry.start(LocalQueues(batcher) if link is None else link)
-    metrics.init_models({name: [d.name for d in e.info.distortions] for name, e in registry.engines.items()})
+    metrics.init_models(registry.trained_distortions())
     metrics.init_tenants({DEV_TENANT} if app.state.api_keys is None else app.state.api_keys.tenants)
     app.state.registry, app.state.store, app.state.redis_url, app.state.embedded = registry, store, url, embedded
     app.state.engine_link = link

@@ -22,7 +22,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -31,6 +31,9 @@ from model.engine import Engine
 from model.theta_precision import ThetaDtype
 from model.write_precision import WritePrecision
 from service.errors import ApiError
+
+if TYPE_CHECKING:
+    from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +170,20 @@ class ModelRegistry:
             registry._load_engine(versions[-1])
         return registry
 
+    @classmethod
+    def from_settings(cls, settings: Settings, runs_models: bool = True) -> ModelRegistry:
+        """`load` with what EBMM_CHECKPOINT_DIR / _DEVICE / _ENGINE_MODE / _MAX_OLD_VERSIONS / _THETA_DTYPE /
+        _WRITE_PRECISION say (an API process's, or the engine process's). `runs_models=False`: an API worker of an
+        engine process, which needs only the models' info: loaded on the CPU, eager (blocking, as `load`)."""
+        return cls.load(
+            settings.checkpoint_dir,
+            settings.device if runs_models else "cpu",
+            settings.engine_mode if runs_models else "eager",
+            settings.max_old_versions,
+            settings.theta_dtype,
+            settings.write_precision,
+        )
+
     def _load_engine(self, version: ModelVersion) -> None:
         version.engine = Engine.from_checkpoint(
             version.directory, self.device, self.mode, self.theta_dtype, self.write_precision
@@ -195,6 +212,10 @@ class ModelRegistry:
     def engines(self) -> dict[str, Engine]:
         """Model name -> its newest version's engine (the one that writes)."""
         return {name: versions[-1].engine for name, versions in self.models.items() if versions[-1].engine}
+
+    def trained_distortions(self) -> dict[str, list[str]]:
+        """Model name -> the distortion families its newest version was trained on (what its self-check reports)."""
+        return {name: [d.name for d in engine.info.distortions] for name, engine in self.engines.items()}
 
     def newest(self, name: str, field: str | None = "model") -> ModelVersion:
         """The version of model `name` that takes writes, or a 404 naming the served models."""
