@@ -108,7 +108,7 @@ def bench_engine(
     return {
         "model": engine.info.name,
         "mode": engine.mode,
-        "write_dtype": str(engine.write_dtype).removeprefix("torch."),
+        "write_dtype": engine.write_dtype_name,
         "write_flops_per_memory": write_flops,
         "read_flops_per_query": read_flops,
         "matmul_peak_gflop_per_s": peak / 1e9,

@@ -375,7 +375,7 @@ def bench_images_command(
         "checkpoints": [str(path) for path in paths],
         "theta_dtype": theta_dtype,
         "write_precision": write_precision,
-        "write_dtypes": [str(engine.write_dtype).removeprefix("torch.") for engine in engines],
+        "write_dtypes": [engine.write_dtype_name for engine in engines],
         "command": "ebmm " + shlex.join(sys.argv[1:]),
         **result,
     }
@@ -439,7 +439,7 @@ def bench_binary_command(
     result["command"] = "ebmm " + shlex.join(sys.argv[1:])
     result["theta_dtype"] = theta_dtype
     result["write_precision"] = write_precision
-    result["write_dtype"] = str(engine.write_dtype).removeprefix("torch.")
+    result["write_dtype"] = engine.write_dtype_name
     console.print(table1(result))
     if "unclamped" in result:
         console.print(unclamped_table(result))

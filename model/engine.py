@@ -138,6 +138,11 @@ class Engine:
         self._graphed_reads = GraphedReader(self.memory, self.device) if graphed else None
         self._graphed_writes = GraphedWriter(self.memory, self.device, self.write_dtype) if graphed else None
 
+    @property
+    def write_dtype_name(self) -> str:
+        """The write products' dtype as results and logs name it: "float32" or "bfloat16"."""
+        return str(self.write_dtype).removeprefix("torch.")
+
     @classmethod
     def from_checkpoint(
         cls,

@@ -7,14 +7,14 @@ picks it only where the CPU has it. Meta-training and reads always run in float3
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 from model.energy import Energy, FCEnergy
 
 WritePrecision = Literal["auto", "float32", "bfloat16"]
-WRITE_PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
+WRITE_PRECISIONS: tuple[str, ...] = get_args(WritePrecision)
 
 
 def cpu_has_bfloat16_products() -> bool:

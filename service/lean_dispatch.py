@@ -73,7 +73,6 @@ class LeanCall:
     """An endpoint called without FastAPI's per-request dependency solving."""
 
     def __init__(self, route: APIRoute, resolvers: dict[str, Resolver]) -> None:
-        self.route = route
         self.dependant = route.dependant
         self.endpoint = route.endpoint
         self.embed_body_fields = route._embed_body_fields
