@@ -14,11 +14,12 @@ from model.data.photos import DEBIAN_PACKAGES, TEST_PHOTOS, build_photo_patches,
 def _photos32(seed: int) -> tuple[dict[str, BuiltSplit], dict[str, Any]]:
     """Patches of the registry photographs (deterministic: the grid and the held-out list are fixed)."""
     photos = registry_photos()
-    splits = build_photo_patches(photos, TEST_PHOTOS, size=32, short_side=256)
+    settings = {"size": 32, "short_side": 256, "min_std": 0.04}
+    splits = build_photo_patches(photos, TEST_PHOTOS, **settings)
     manifest = {
         "description": "32×32 colour patches of photographs, held out by photograph",
         "packages": {"debian": list(DEBIAN_PACKAGES), "pypi": ["scikit-image"]},
-        "settings": {"size": 32, "short_side": 256, "stride": 16, "min_std": 0.04},
+        "settings": {**settings, "stride": settings["size"] // 2},  # cut_patches' grid
         "inputs": {photo.name: photo.fingerprint() for photo in photos},
     }
     return splits, manifest
@@ -27,13 +28,15 @@ def _photos32(seed: int) -> tuple[dict[str, BuiltSplit], dict[str, Any]]:
 def _glyphs32(seed: int) -> tuple[dict[str, BuiltSplit], dict[str, Any]]:
     """Letters of the Noto fonts' scripts; `seed` picks each script's letters, the jitter and the test scripts."""
     fonts = noto_fonts()
-    scripts = collect_scripts(fonts, max_characters=40, min_characters=10, seed=seed)
-    splits = build_glyphs(scripts, size=32, renderings=4, test_fraction=0.4, seed=seed)
+    chosen = {"max_characters": 40, "min_characters": 10}
+    drawn = {"size": 32, "renderings": 4, "test_fraction": 0.4}
+    scripts = collect_scripts(fonts, **chosen, seed=seed)
+    splits = build_glyphs(scripts, **drawn, seed=seed)
     manifest = {
         "description": "32×32 letters of many scripts RENDERED from Debian's fonts-noto-core (not handwritten), "
         "4 jittered renderings per letter (regular and bold weights), held out by script",
         "packages": {"debian": ["fonts-noto-core"]},
-        "settings": {"size": 32, "renderings": 4, "max_characters": 40, "min_characters": 10, "test_fraction": 0.4},
+        "settings": {**drawn, **chosen},
         "characters": {script.name: "".join(script.characters) for script in scripts},
         "inputs": {path.name: file_sha256(path) for path, _ in fonts},
     }
