@@ -456,8 +456,9 @@ def serve(
         bool | None,
         typer.Option(
             "--engine-process/--no-engine-process",
-            help="Run the models in one engine process fed by every worker (default: with more than one worker "
-            "on a GPU; on the CPU each worker runs its own engine, which measured faster).",
+            help="Run the models in one engine process fed by every worker (default: with one worker, where it "
+            "gives the engine a GIL of its own, and on a GPU; several workers on the CPU run an engine each, which "
+            "measured faster). --no-engine-process: everything in each worker's process (development).",
         ),
     ] = None,
     log_level: str = "info",
@@ -474,13 +475,19 @@ def serve(
     from service.logs import log_config
     from service.settings import Settings
 
+    def exit_on_sigterm(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    # uvicorn re-raises the SIGTERM it shut down on; the default action would end this process before the
+    # `finally` below stops the engine process and the embedded Redis
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     settings = Settings()
     embedded = engine = None
     if workers > 1 and settings.redis_url is None:  # one embedded Redis for all workers, started here
         embedded = EmbeddedRedis(settings.data_dir, settings.embedded_appendfsync)
         os.environ["EBMM_REDIS_URL"] = embedded.start()
     on_gpu = resolve_device(settings.device).type == "cuda"
-    separate_engine = workers > 1 and on_gpu if engine_process is None else engine_process
+    separate_engine = (workers == 1 or on_gpu) if engine_process is None else engine_process
     if separate_engine and settings.engine_socket is None:  # one engine for all workers, started here
         engine = EngineProcess()
         os.environ["EBMM_ENGINE_SOCKET"] = str(engine.start())
@@ -511,7 +518,7 @@ def engine(
     ] = False,
 ) -> None:
     """The engine process: the models and the batcher, serving the API workers' jobs (EBMM_* settings; see
-    README "Serving on several workers"). `ebmm serve --workers N` starts one by itself."""
+    README "The engine process"). `ebmm serve` starts one by itself (see its --engine-process)."""
     import asyncio
     import logging
 

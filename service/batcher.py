@@ -100,7 +100,6 @@ class BatchQueue(Generic[Job, Outcome]):
             message = f"the {self.model} {self.op} queue is full ({self.max_queue} waiting); retry later"
             raise self._reject("queue_full", 429, message, self._retry_after())
         if self._items.waiting(tenant) >= self.max_tenant_queue:
-            self.metrics.tenant_refusals.labels(tenant, "tenant_busy").inc()
             message = (
                 f"this tenant has {self.max_tenant_queue} {self.model} {self.op} requests waiting "
                 "(EBMM_TENANT_MAX_QUEUED); retry later"
@@ -109,7 +108,8 @@ class BatchQueue(Generic[Job, Outcome]):
         item = _Item(payload, tenant, asyncio.get_running_loop().create_future())
         self._items.push(tenant, item)
         self.metrics.queue_depth.labels(self.model, self.op).inc()
-        self._arrived.set()
+        if len(self._items) in (1, self.max_batch):  # the first item starts a batch's clock; a full batch closes
+            self._arrived.set()
         try:
             return await asyncio.wait_for(item.future, self.deadline_s)  # a timeout or a gone caller cancels it
         except TimeoutError:
@@ -149,11 +149,10 @@ class BatchQueue(Generic[Job, Outcome]):
                 continue
             close_at = min(item.enqueued for item in self._items.heads()) + self.max_delay_s
             while len(self._items) < self.max_batch and not self._closing and (wait := close_at - time.monotonic()) > 0:
-                self._arrived.clear()
-                try:
-                    await asyncio.wait_for(self._arrived.wait(), wait)
-                except TimeoutError:
-                    break
+                self._arrived.clear()  # woken by the timer, a full batch or drain(), not by every item
+                timer = loop.call_later(wait, self._arrived.set)
+                await self._arrived.wait()
+                timer.cancel()
             batch = self._take()
             if not batch:
                 continue

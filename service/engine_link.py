@@ -11,6 +11,7 @@ only this user can enter, and both ends are this service's own processes.
     → ("submit", id, (model, checkpoint_hash, op, tenant, job))   ← ("ok", id, (outcome, batch_size))
                                                                   ← ("error", id, (status, type, message, headers))
     → ("ping", id, None)                                          ← ("ok", id, None)
+    → ("metrics", id, None)                                       ← ("ok", id, exposition bytes)
 
 Failure is reported, never a hang: a job not answered within EBMM_DEADLINE_S plus a margin gets a 503, and when
 the connection drops every job waiting on it gets a 503 at once (`engine_unavailable`); `/readyz` says false
@@ -68,6 +69,7 @@ class EngineLink:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._connecting = asyncio.Lock()
+        self._closed = False  # by this worker: losing the connection then is no error
 
     @property
     def connected(self) -> bool:
@@ -102,7 +104,8 @@ class EngineLink:
                     status, type_, message, headers = payload
                     future.set_exception(ApiError(status, type_, message, headers=headers))
         except (asyncio.IncompleteReadError, OSError, pickle.UnpicklingError) as exc:
-            log.error("lost the engine process connection: %s", exc)
+            if not self._closed:
+                log.error("lost the engine process connection: %s", exc)
         finally:
             writer.close()
             if self._writer is writer:
@@ -114,7 +117,9 @@ class EngineLink:
 
     async def call(self, kind: str, payload: Any) -> Any:
         """Send one request and wait for its answer (503 `engine_unavailable` if none comes)."""
-        writer = await self._connect()
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            writer = await self._connect()
         request_id = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
@@ -137,6 +142,14 @@ class EngineLink:
             return False
         return True
 
+    async def metrics(self) -> bytes:
+        """The engine process's Prometheus page of the batcher's and engine's families (empty while it does not
+        answer: no series rather than stale ones; `/readyz` says why)."""
+        try:
+            return await asyncio.wait_for(self.call("metrics", None), CONNECT_TIMEOUT_S)
+        except (ApiError, TimeoutError):
+            return b""
+
     def add(self, model: str, checkpoint_hash: str, engine: Engine) -> RemoteModelQueues:
         """The queues of a model version (QueueSource): the engine process's, reached through this link."""
         return RemoteModelQueues.of(self, model, checkpoint_hash)
@@ -145,6 +158,7 @@ class EngineLink:
         """Nothing to stop here: the engine process unloads versions by itself (QueueSource)."""
 
     async def close(self) -> None:
+        self._closed = True
         if self._writer is not None:
             self._writer.close()
         if self._reader_task is not None:

@@ -3,7 +3,8 @@ write and read jobs over a Unix socket (the protocol: service.engine_link).
 
 Jobs from every connected worker go into the same batch queues, so batches form across workers, fairly by
 tenant, with the same queue bounds and deadlines as in one process (their 429 / 503 answers travel back as
-they are). Its metrics (the batcher's and the engine's families) are served on `EBMM_ENGINE_METRICS_PORT`.
+they are). Its metrics (the batcher's and the engine's families, and its own process's as `ebmm_engine_process_*`)
+go to each API worker on request, which shows them on its `/metrics` page.
 SIGTERM stops taking connections, serves what is queued and exits.
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 
 from service.batch_ops import LocalQueues
 from service.batcher import Batcher
@@ -46,24 +47,25 @@ Sender = Callable[[str, int, Any], Awaitable[None]]  # (kind, id, payload): one 
 class EngineServer:
     """Answers the jobs of every connection with the registry's loaded versions and this process's batcher."""
 
-    def __init__(self, registry: ModelRegistry) -> None:
-        self.registry = registry
+    def __init__(self, registry: ModelRegistry, metrics: CollectorRegistry) -> None:
+        self.registry, self.metrics = registry, metrics
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One API worker's connection: each job is answered as soon as it is served, in any order."""
-        sending = asyncio.Lock()
 
         async def send(kind: str, request_id: int, payload: Any) -> None:  # a Sender
-            async with sending:
-                writer.write(frame(kind, request_id, payload))
-                await writer.drain()
+            writer.write(frame(kind, request_id, payload))  # one write per frame: frames never interleave
+            await writer.drain()
 
         try:
             while True:
                 kind, request_id, payload = await read_frame(reader)
                 if kind == "ping":
                     await send("ok", request_id, None)
+                    continue
+                if kind == "metrics":
+                    await send("ok", request_id, generate_latest(self.metrics))
                     continue
                 task = asyncio.create_task(self.answer(send, request_id, payload))
                 self.tasks.add(task)
@@ -114,9 +116,8 @@ async def serve_engine(settings: Settings, socket_path: Path, supervised: bool =
     batcher = Batcher.from_settings(settings, metrics)
     registry.start(LocalQueues(batcher))
     metrics.init_models(registry.trained_distortions())
-    if settings.engine_metrics_port:
-        start_http_server(settings.engine_metrics_port, addr=settings.host, registry=metrics.registry)
-    engine = EngineServer(registry)
+    ProcessCollector(namespace="ebmm_engine", registry=metrics.engine_registry)
+    engine = EngineServer(registry, metrics.engine_registry)
     freeze_startup_heap()
     socket_path.unlink(missing_ok=True)
     server = await asyncio.start_unix_server(engine.handle, path=str(socket_path))

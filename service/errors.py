@@ -14,13 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from service.request_context import current_request_id
+from service.request_context import current_request_id, current_tenant
 from service.responses import ORJSONResponse
 
 if TYPE_CHECKING:  # the metrics import the batcher, which raises ApiError
     from service.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+TENANT_REFUSALS = ("tenant_busy", "quota_exceeded")  # error types that refuse a request because of its tenant
 
 
 class ApiError(Exception):
@@ -67,8 +69,12 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 def error_response(metrics: Metrics, error: ApiError) -> Response:
-    """An ApiError as its JSON response, counted in `ebmm_errors_total` (every error the service answers)."""
+    """An ApiError as its JSON response, counted in `ebmm_errors_total` (every error the service answers), and a
+    refusal because of the caller's tenant also in `ebmm_tenant_refusals_total` (wherever it was refused: here, or
+    in the engine process's batcher)."""
     metrics.errors.labels(error.type).inc()
+    if error.type in TENANT_REFUSALS and (tenant := current_tenant()) is not None:
+        metrics.tenant_refusals.labels(tenant, error.type).inc()
     body = error_body(error.type, error.message, error.field)
     return ORJSONResponse(body, status_code=error.status, headers=error.headers)
 

@@ -167,9 +167,7 @@ class MemoryService:
             )
             orjson.dumps(memory.public())  # the 201 body renders (else this fails here, before anything is stored)
             await self.store.put(tenant, memory, info.writable_floats, claim)
-        except BaseException as exc:
-            if isinstance(exc, ApiError) and exc.type == "quota_exceeded":
-                self.metrics.tenant_refusals.labels(tenant, exc.type).inc()
+        except BaseException:
             if claim is not None:  # only if still in progress (a put that failed has removed what it wrote)
                 await self.store.release(tenant, claim[0], claim[1])
             raise

@@ -2,17 +2,22 @@
 
 The names and labels are a contract with the Grafana dashboard and alerts (deploy/): do not rename them.
 Labels stay low-cardinality: route templates, model names, ops, statuses and error types, never a memory id.
-Each app owns a `CollectorRegistry`, so one process can run several apps (tests, benchmarks).
+Each app owns its registries, so one process can run several apps (tests, benchmarks).
+
+The batcher's and the engine's families live on a registry of their own (`engine_registry`): with an engine
+process (service.engine_process) they are counted there, and an API worker's `/metrics` page shows the engine
+process's copy of them (`exposition`) in place of its own, so the page has the same families either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
 from model.buckets import MEMORY_BUCKETS, memory_bucket
 from service.batcher import Op
+from service.errors import TENANT_REFUSALS
 
 REDIS_OPS = ("put", "get", "list", "delete", "claim", "versions", "migrate", "ping")
 ERROR_TYPES = (
@@ -33,8 +38,6 @@ ERROR_TYPES = (
     "internal",
 )
 
-TENANT_REFUSALS = ("tenant_busy", "quota_exceeded")
-
 # HTTP and engine latencies: this model is fast (a batched read is ~1 ms on a CPU), so the edges start at
 # 0.5 ms and double-ish up to the 10 s request deadline.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -52,11 +55,12 @@ FRACTION_BUCKETS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 
 class Metrics:
-    """The service's metrics on one registry; see the module docstring for the contract."""
+    """The service's metrics on their two registries; see the module docstring for the contract."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()  # HTTP, Redis, writes and reads: what the API process counts
+        self.engine_registry = CollectorRegistry()  # the batcher's and the engine's: where the engine runs
+        r, e = self.registry, self.engine_registry
         http = ("route", "method", "status")
         self.http_requests = Counter("ebmm_http_requests_total", "HTTP requests.", http, registry=r)
         self.http_duration = Histogram(
@@ -64,31 +68,31 @@ class Metrics:
         )
         queue = ("model", "op")
         self.queue_wait = Histogram(
-            "ebmm_queue_wait_seconds", "Time from enqueue to engine start.", queue, buckets=LATENCY_BUCKETS, registry=r
+            "ebmm_queue_wait_seconds", "Time from enqueue to engine start.", queue, buckets=LATENCY_BUCKETS, registry=e
         )
         self.engine_seconds = Histogram(
-            "ebmm_engine_seconds", "Engine time per batch.", queue, buckets=LATENCY_BUCKETS, registry=r
+            "ebmm_engine_seconds", "Engine time per batch.", queue, buckets=LATENCY_BUCKETS, registry=e
         )
         self.batch_size = Histogram(
-            "ebmm_batch_size", "Items per engine call.", queue, buckets=BATCH_BUCKETS, registry=r
+            "ebmm_batch_size", "Items per engine call.", queue, buckets=BATCH_BUCKETS, registry=e
         )
         self.engine_calls = Counter(
             "ebmm_engine_calls_total",
             "Engine calls. A batcher batch (ebmm_batch_size) makes one per group of alike items: reads that clamp "
             "alike, are traced alike and share a query bucket.",
             queue,
-            registry=r,
+            registry=e,
         )
         self.batches = Counter(
             "ebmm_engine_batches_total",
             "Engine calls that replay captured graphs (EBMM_ENGINE_MODE=graph), by the memory bucket they pad to; "
             "eager calls pad nothing and are not counted here.",
             (*queue, "bucket"),
-            registry=r,
+            registry=e,
         )
-        self.queue_depth = Gauge("ebmm_queue_depth", "Items waiting for the engine.", queue, registry=r)
+        self.queue_depth = Gauge("ebmm_queue_depth", "Items waiting for the engine.", queue, registry=e)
         self.rejected = Counter(
-            "ebmm_rejected_total", "Requests refused by the batcher.", (*queue, "reason"), registry=r
+            "ebmm_rejected_total", "Requests refused by the batcher.", (*queue, "reason"), registry=e
         )
         self.tenant_refusals = Counter(
             "ebmm_tenant_refusals_total",
@@ -137,6 +141,11 @@ class Metrics:
             self.redis_errors.labels(op)
         for kind in ERROR_TYPES:
             self.errors.labels(kind)
+
+    def exposition(self, engine: bytes | None = None) -> bytes:
+        """The /metrics page: this process's families, then the engine's (`engine`: the engine process's page of
+        them; default: this process's own engine families)."""
+        return generate_latest(self.registry) + (generate_latest(self.engine_registry) if engine is None else engine)
 
     def count_engine_call(self, model: str, op: Op, padded: bool, size: int) -> None:
         """One engine call of `size` items; `padded`: it ran captured graphs, padded to a memory bucket."""

@@ -53,6 +53,12 @@ def current_request_id() -> str | None:
     return None if facts is None else facts.request_id
 
 
+def current_tenant() -> str | None:
+    """The tenant of the request being served in this context (None outside a request or before it is known)."""
+    facts = _current.get()
+    return None if facts is None else facts.tenant
+
+
 @contextmanager
 def serving(facts: RequestFacts) -> Iterator[RequestFacts]:
     """Make `facts` the request served in this context (what `note` adds to and log lines carry)."""

@@ -30,9 +30,6 @@ class Settings(BaseSettings):
         description="Unix socket of the engine process (`ebmm engine`): API workers send their jobs there and run "
         "no engine of their own. Unset: the engine runs in this process. `ebmm serve --workers N` sets it on a GPU.",
     )
-    engine_metrics_port: int | None = Field(
-        None, ge=1, le=65535, description="Where the engine process serves its own Prometheus metrics (unset: not)."
-    )
     data_dir: Path = Field(Path("data"), description="Embedded Redis data directory (used when no REDIS_URL).")
     redis_url: str | None = Field(
         None,

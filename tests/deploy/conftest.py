@@ -6,8 +6,6 @@ import importlib.util
 import json
 import re
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ import promql_parser
 import pytest
 import yaml
 
-from service.serve_process import free_port
+from service.serve_process import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -154,38 +152,21 @@ def exercise(app: RunningApp, rounds: int = 1) -> None:
 
 @pytest.fixture(scope="module")
 def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
-    """`service.main:create_app(settings)` served by uvicorn on 127.0.0.1 in a thread (what `ebmm serve` runs)."""
+    """`ebmm serve` as shipped (one worker, the models in its engine process) with a tiny checkpoint on loopback."""
     if not (ROOT / "service" / "main.py").is_file():
         pytest.skip("service/main.py does not exist yet")
-    import uvicorn
-
     from model.checkpoint import save_checkpoint
     from model.config import tiny_binary_config
     from model.memory import EnergyMemory
-    from service.main import create_app
-    from service.settings import Settings
 
     tmp = tmp_path_factory.mktemp("app")
     save_checkpoint(EnergyMemory(tiny_binary_config()), tmp / "checkpoints" / "tiny")
-    port = free_port()
-    settings = Settings(
-        checkpoint_dir=tmp / "checkpoints",
-        data_dir=tmp / "data",
-        device="cpu",
-        torch_threads=1,
-        port=port,
-        auth_disabled=True,  # the scrape needs no key; the memory calls below act as the dev tenant
-    )
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive(), "the app failed to start (see the log above)"
-        assert time.monotonic() < deadline, "the app did not start within 60 s"
-        time.sleep(0.05)
-    try:
-        yield RunningApp(url=f"http://127.0.0.1:{port}", model="tiny")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    settings = {
+        "EBMM_CHECKPOINT_DIR": str(tmp / "checkpoints"),
+        "EBMM_DATA_DIR": str(tmp / "data"),
+        "EBMM_DEVICE": "cpu",
+        "EBMM_TORCH_THREADS": "1",
+        "EBMM_AUTH_DISABLED": "true",  # the scrape needs no key; the memory calls below act as the dev tenant
+    }
+    with ServeProcess(settings) as server:
+        yield RunningApp(url=server.url, model="tiny")

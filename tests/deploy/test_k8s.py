@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.metrics import Metrics
 from service.settings import Settings
@@ -252,7 +253,7 @@ def test_gpu_pods_get_one_gpu_and_one_engine_each() -> None:
 
 
 def test_autoscaling_on_queue_depth_or_on_cpu() -> None:
-    exported = {family.name for family in Metrics().registry.collect()}
+    exported = {family.name for family in text_string_to_metric_families(Metrics().exposition().decode())}
     for overlay in OVERLAYS:
         scalers = objects(overlay, "ScaledObject") + objects(overlay, "HorizontalPodAutoscaler")
         assert len(scalers) == 1  # KEDA owns an HPA of its own: never both

@@ -114,8 +114,7 @@ class ServeProcess(serve_process.ServeProcess):
 
 
 def queue_depth(metrics_url: str, model: str = "tiny", op: str = "write") -> float:
-    """Items waiting in the batcher's (model, op) queue, from a /metrics page (a worker's, or the engine process's
-    on EBMM_ENGINE_METRICS_PORT when the engine runs there)."""
+    """Items waiting in the batcher's (model, op) queue, from a /metrics page."""
     for family in text_string_to_metric_families(httpx.get(metrics_url).text):
         if family.name == "ebmm_queue_depth":
             return sum(s.value for s in family.samples if s.labels == {"model": model, "op": op})

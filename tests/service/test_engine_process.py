@@ -15,6 +15,8 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from ebmm_client import EBMMError
 from model.engine import Engine
@@ -89,10 +91,13 @@ async def test_jobs_of_two_workers_share_a_batch_and_refusals_come_back_as_they_
     checkpoints: Path, tmp_path: Path, engine: Engine, bits: Bits
 ) -> None:
     registry = ModelRegistry.load(checkpoints, "cpu", "eager")
-    batcher = Batcher(Metrics(), max_batch=8, max_delay_ms=300, max_queue=64, max_tenant_queue=1, deadline_s=10)
+    metrics = Metrics()
+    batcher = Batcher(metrics, max_batch=8, max_delay_ms=300, max_queue=64, max_tenant_queue=1, deadline_s=10)
     registry.start(LocalQueues(batcher))
     socket_path = tmp_path / "engine.sock"
-    server = await asyncio.start_unix_server(EngineServer(registry).handle, path=str(socket_path))
+    server = await asyncio.start_unix_server(
+        EngineServer(registry, metrics.engine_registry).handle, path=str(socket_path)
+    )
     links = [EngineLink(socket_path, deadline_s=10), EngineLink(socket_path, deadline_s=10)]
     version = registry.newest(BINARY)
     patterns = bits.patterns(4)
@@ -107,6 +112,8 @@ async def test_jobs_of_two_workers_share_a_batch_and_refusals_come_back_as_they_
     try:
         (first, first_batch), (second, second_batch) = await asyncio.gather(read(links[0], "a"), read(links[1], "b"))
         assert first_batch == second_batch == 2  # one engine call for the jobs of both connections
+        engine_page = {f.name: f for f in text_string_to_metric_families((await links[1].metrics()).decode())}
+        assert count(engine_page["ebmm_engine_calls"], model=BINARY, op="read") == 1
         expected = engine.read(torch.from_numpy(theta)[None], torch.from_numpy(job.queries)[None]).patterns[0]
         assert np.array_equal(first.patterns, expected.numpy()) and np.array_equal(second.patterns, first.patterns)
         results = await asyncio.gather(read(links[0], "a"), read(links[1], "a"), return_exceptions=True)
@@ -129,6 +136,48 @@ def test_on_the_cpu_workers_run_their_own_engines_unless_told(checkpoints: Path,
             memory = client.write(BINARY, bits.patterns(4))
             assert client.get(memory.id).num_patterns == 4
         assert httpx.get(f"{server.url}/readyz").json()["engine"] is True
+
+
+def families(url: str) -> dict[str, Metric]:
+    """The metric families of a /metrics page by name; a name given twice on the page fails."""
+    page = httpx.get(f"{url}/metrics").raise_for_status().text
+    named: dict[str, Metric] = {}
+    for family in text_string_to_metric_families(page):
+        assert family.name not in named, f"{family.name} is on the page twice"
+        named[family.name] = family
+    return named
+
+
+def count(family: Metric, **labels: str) -> float:
+    return sum(s.value for s in family.samples if s.name.endswith("_total") and labels.items() <= s.labels.items())
+
+
+def test_one_worker_runs_the_models_in_an_engine_process_whose_metrics_are_on_the_workers_page(
+    checkpoints: Path, tmp_path: Path, bits: Bits
+) -> None:
+    """One worker by default: the engine gets a GIL of its own, and `/metrics` has the same families as a
+    one-process server's (the batcher's and engine's counted by the engine process), plus its process's."""
+    one_process = {family.name for family in text_string_to_metric_families(Metrics().exposition().decode())}
+    with ServeProcess(checkpoints, tmp_path / "data") as server, server.client() as client:
+        assert len(engine_pids(server)) == 1
+        memory = client.write(BINARY, bits.patterns(4))
+        client.retrieve(memory.id, bits.erase(bits.patterns(2), 8))
+        page = families(server.url)
+        assert one_process <= set(page)
+        assert {"ebmm_engine_process_resident_memory_bytes", "ebmm_engine_process_cpu_seconds"} <= set(page)
+        assert count(page["ebmm_engine_calls"], model=BINARY, op="write") == 1
+        assert count(page["ebmm_engine_calls"], model=BINARY, op="read") == 1
+        assert count(page["ebmm_http_requests"], route="/memories", method="POST", status="201") == 1
+
+        [pid] = engine_pids(server)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while "ebmm_engine_calls" in (page := families(server.url)):  # no stale engine series while it is down
+            assert time.monotonic() < deadline, "the lost engine's series stayed on the page"
+            time.sleep(0.05)
+        assert count(page["ebmm_http_requests"], route="/memories", method="POST", status="201") == 1
+        wait_ready(server.url)
+        assert count(families(server.url)["ebmm_engine_calls"], model=BINARY, op="write") == 0  # a new process
 
 
 def exited(pid: int) -> bool:

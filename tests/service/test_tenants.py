@@ -68,6 +68,14 @@ def test_memory_quota_is_429_per_tenant_and_freed_by_delete_and_expiry(make_serv
         assert error_of(lambda: alice.write("tiny", [ONES])).status == 429
         time.sleep(max(0.0, expiring.expires_at - time.time()) + 0.2)
         alice.write("tiny", [ONES])  # the expired memory no longer counts
+        registry = server.app.state.metrics.registry
+        refused = {
+            tenant: registry.get_sample_value(
+                "ebmm_tenant_refusals_total", {"tenant": tenant, "reason": "quota_exceeded"}
+            )
+            for tenant in ("alice", "bob")
+        }
+        assert refused == {"alice": 2, "bob": 0}
 
 
 def test_float_quota_is_413_and_concurrent_writes_cannot_pass_a_quota(make_server) -> None:

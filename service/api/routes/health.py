@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.api.deps import MetricsDep, RegistryDep, StoreDep
 from service.responses import ORJSONResponse
@@ -52,5 +52,7 @@ async def readyz(request: Request, store: StoreDep, registry: RegistryDep) -> OR
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
     summary="Prometheus metrics",
 )
-async def metrics(metrics: MetricsDep) -> Response:
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request, metrics: MetricsDep) -> Response:
+    link = request.app.state.engine_link  # with an engine process, its batcher and engine families come from there
+    engine = None if link is None else await link.metrics()
+    return Response(metrics.exposition(engine), media_type=CONTENT_TYPE_LATEST)
