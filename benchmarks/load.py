@@ -60,6 +60,7 @@ OPS = ("healthz", "write", "write_unchecked", "retrieve")
 MAX_REQUESTS_PER_CELL = 200_000  # the httpx generator's bound on one cell's latency list
 WRITE_BODIES = 64
 READ_BODIES = 256
+SCALE_READ_BODIES = 8192  # scale cells: memories read, drawn from all stored (beyond any CPU cache at 36 KB)
 TTL_SECONDS = 3600  # what the benchmark writes expires: a server given with --url is not left full
 SETUP_CONCURRENCY = 16  # concurrent writes while storing the memories (under the tenant's queue limit)
 BENCH_TENANT = "bench"  # the tenant of a server started here
@@ -352,7 +353,17 @@ def run_load_bench(
         if stored:
             assert redis_url is not None
             scale = run_scale_cells(
-                used, targets[0], infos[0], workload, redis_url, stored, connections[0], seconds, threads, clients[0]
+                used,
+                targets[0],
+                infos[0],
+                workload,
+                redis_url,
+                stored,
+                connections[0],
+                seconds,
+                threads,
+                clients[0],
+                rounds,
             )
     servers = [
         {
@@ -396,9 +407,11 @@ def run_scale_cells(
     seconds: float,
     threads: int,
     client: EBMMClient,
+    rounds: int,
 ) -> list[dict[str, Any]]:
     """At each count of stored memories (ascending): fill the store up to it with copies of the workload's first
-    memory, spot-check, run one retrieve cell over the copies, and read Redis's memory (benchmarks/scale.py)."""
+    memory, spot-check, run `rounds` retrieve cells over SCALE_READ_BODIES of the copies drawn at random, and read
+    Redis's memory (benchmarks/scale.py)."""
     assert target.ids is not None
     template = target.ids[0]
     rng = np.random.default_rng(1)
@@ -416,11 +429,14 @@ def run_scale_cells(
             check = SpotCheck(client, workload.model, probes, workload.writes[0])
             check.take_reference()
         wait_for_persistence(redis_url)
-        requests = {"retrieve": retrieve_requests(copies, queries, READ_BODIES)}
+        requests = {"retrieve": retrieve_requests(copies, queries, SCALE_READ_BODIES)}
         cell_target = Target(target.label, target.source, target.url, target.api_key, requests)
-        check.verify(f"before the scale cell at {count} memories")
-        cell = run_cell(generator, cell_target, "retrieve", connections, seconds, threads)
+        cells = []
+        for round_ in range(rounds):
+            check.verify(f"before round {round_ + 1} of the scale cell at {count} memories")
+            cells.append(run_cell(generator, cell_target, "retrieve", connections, seconds, threads))
         check.verify(f"after the scale cell at {count} memories")
+        cell = _combine("retrieve", connections, cells)
         rows.append(scale_row(memories_held(redis_url, BENCH_TENANT), cell, redis_used_memory(redis_url)))
     return rows
 

@@ -94,4 +94,5 @@ def scale_row(stored: int, cell: dict[str, Any], used_memory: int) -> dict[str, 
         **{key: cell[key] for key in ("per_s", "p50_ms", "p90_ms", "p99_ms", "non_2xx", "socket_errors")},
         "redis_used_mb": round(used_memory / 2**20, 1),
         "redis_bytes_per_memory": round(used_memory / stored),
+        **({"rounds": cell["rounds"]} if "rounds" in cell else {}),  # each round's cell, when there were several
     }
