@@ -489,7 +489,7 @@ def serve(
     on_gpu = resolve_device(settings.device).type == "cuda"
     separate_engine = (workers == 1 or on_gpu) if engine_process is None else engine_process
     if separate_engine and settings.engine_socket is None:  # one engine for all workers, started here
-        engine = EngineProcess()
+        engine = EngineProcess(settings.engine_process_threads(torch.get_num_threads(), workers))
         os.environ["EBMM_ENGINE_SOCKET"] = str(engine.start())
     try:
         uvicorn.run(

@@ -154,9 +154,10 @@ class EngineProcess:
     """`ebmm engine` as a child of `ebmm serve`: started (and ready) before the workers, started again if it
     exits while serving, stopped (SIGTERM: it drains) after them."""
 
-    def __init__(self, ready_timeout_s: float = 300.0) -> None:
+    def __init__(self, torch_threads: int, ready_timeout_s: float = 300.0) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="ebmm-engine-"))  # 0700: only this user reaches the socket
         self.socket_path = self.directory / "engine.sock"
+        self.env = {**os.environ, "EBMM_TORCH_THREADS": str(torch_threads)}
         self.ready_timeout_s = ready_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
@@ -164,7 +165,7 @@ class EngineProcess:
 
     def _spawn(self) -> None:
         command = [sys.executable, "-m", "ebmm.cli", "engine", "--socket", str(self.socket_path), "--supervised"]
-        self.process = subprocess.Popen(command)
+        self.process = subprocess.Popen(command, env=self.env)
         deadline = time.monotonic() + self.ready_timeout_s
         while not ping(self.socket_path):
             if self.process.poll() is not None:

@@ -24,7 +24,12 @@ class Settings(BaseSettings):
     # "graph": CUDA-graph replay of bucket-padded reads (CUDA + fc energy); "auto": graph where possible.
     # Eager by default until the graph path has run on a GPU (tests/model/test_cuda.py skips without one).
     engine_mode: Literal["auto", "eager", "graph"] = "eager"
-    torch_threads: int | None = Field(None, ge=1, description="torch CPU threads of the engine (default: torch's).")
+    torch_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch CPU threads of the engine (default: torch's; for the engine process `ebmm serve` starts, "
+        "torch's less a core per API worker).",
+    )
     engine_socket: Path | None = Field(
         None,
         description="Unix socket of the engine process (`ebmm engine`): API workers send their jobs there and run "
@@ -119,6 +124,12 @@ class Settings(BaseSettings):
     def redis_operation_bound_s(self) -> float:
         """The longest one Redis operation may take, retries included, before it is a 503."""
         return 3 * self.redis_timeout_s
+
+    def engine_process_threads(self, available: int, workers: int) -> int:
+        """torch threads of the engine process `ebmm serve` starts: EBMM_TORCH_THREADS, else the `available`
+        threads (torch's default: the physical cores) less a core per API worker. On 2 cores, one worker and an
+        engine process with 2 threads served 0.84× the retrieves of 1 thread (deploy/README.md)."""
+        return self.torch_threads or max(1, available - workers)
 
     def drain_bound_s(self) -> float:
         """The longest a graceful shutdown may wait for a request in flight: the engine deadline plus the five

@@ -28,6 +28,7 @@ from service.errors import ApiError
 from service.metrics import Metrics
 from service.registry import ModelRegistry
 from service.request_context import RequestFacts, serving
+from service.settings import Settings
 
 from .conftest import BINARY, Bits, ServeProcess
 
@@ -159,7 +160,8 @@ def test_one_worker_runs_the_models_in_an_engine_process_whose_metrics_are_on_th
     one-process server's (the batcher's and engine's counted by the engine process), plus its process's."""
     one_process = {family.name for family in text_string_to_metric_families(Metrics().exposition().decode())}
     with ServeProcess(checkpoints, tmp_path / "data") as server, server.client() as client:
-        assert len(engine_pids(server)) == 1
+        [pid] = engine_pids(server)
+        assert b"EBMM_TORCH_THREADS=1" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         memory = client.write(BINARY, bits.patterns(4))
         client.retrieve(memory.id, bits.erase(bits.patterns(2), 8))
         page = families(server.url)
@@ -169,7 +171,6 @@ def test_one_worker_runs_the_models_in_an_engine_process_whose_metrics_are_on_th
         assert count(page["ebmm_engine_calls"], model=BINARY, op="read") == 1
         assert count(page["ebmm_http_requests"], route="/memories", method="POST", status="201") == 1
 
-        [pid] = engine_pids(server)
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 5
         while "ebmm_engine_calls" in (page := families(server.url)):  # no stale engine series while it is down
@@ -178,6 +179,13 @@ def test_one_worker_runs_the_models_in_an_engine_process_whose_metrics_are_on_th
         assert count(page["ebmm_http_requests"], route="/memories", method="POST", status="201") == 1
         wait_ready(server.url)
         assert count(families(server.url)["ebmm_engine_calls"], model=BINARY, op="write") == 0  # a new process
+
+
+def test_the_engine_process_leaves_a_core_per_api_worker() -> None:
+    assert Settings(torch_threads=None).engine_process_threads(available=2, workers=1) == 1
+    assert Settings(torch_threads=None).engine_process_threads(available=16, workers=4) == 12
+    assert Settings(torch_threads=None).engine_process_threads(available=2, workers=4) == 1
+    assert Settings(torch_threads=3).engine_process_threads(available=2, workers=1) == 3  # EBMM_TORCH_THREADS
 
 
 def exited(pid: int) -> bool:
