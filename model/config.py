@@ -71,11 +71,6 @@ class ModelConfig:
     # λ₀, the quadratic's initial strength. Images: 0.1. A trained binary model's ∇ₓE is far smaller: adding the
     # term at 0.01 to the shipped binary128 took its erasure error at N = 96 from 3.7 to 15 bits, at 1e-4 to 3.7.
     init_quadratic_strength: float = 0.1
-    # A writable centre: E gains  ½ ρ ‖x − m‖²  with m: [D] and log ρ written per memory (P grows by D + 1).
-    # Writing moves m towards the set's mean (one step of rate 1/ρ lands on it) and lowers ρ as the set spreads,
-    # so a memory of one pattern pins it exactly while a large set barely feels the term.
-    writable_centre: bool = False
-    init_centre_stiffness: float = 0.3  # ρ̄, the written ρ's starting value
     # Start a read's free entries at c + s·(q − c) (c: the middle of the value range, s ∈ (0, 1) learned) rather
     # than at the query q: an entry that may be wrong starts inside the box, where the energy's gradient can
     # carry it across, and erased entries (q = c) start where they always did.

@@ -28,38 +28,6 @@ class Energy(nn.Module):
 
     theta_bar: nn.Parameter
 
-    def _init_centre(self, config: ModelConfig) -> None:
-        """Append the writable centre's θ̄ (config.writable_centre): m̄ = the middle of the value range, log ρ̄.
-        `own_numel` is the energy's own part of θ, which comes first."""
-        self.centre = config.writable_centre
-        self.own_numel = self.theta_bar.numel()
-        if self.centre:
-            dim = math.prod(config.input_shape)
-            start = torch.full((dim,), sum(config.value_range) / 2)
-            stiffness = torch.tensor([math.log(config.init_centre_stiffness)])
-            self.theta_bar = nn.Parameter(torch.cat([self.theta_bar.detach(), start, stiffness]))
-
-    def _centre(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The writable centre's ρ: [B, 1], x − m: [B, M, D] and its energy ½ ρ ‖x − m‖²: [B, M]."""
-        rho = theta[:, -1:].exp()
-        offset = x.flatten(2) - theta[:, self.own_numel : -1].unsqueeze(1)
-        return rho, offset, 0.5 * rho * offset.pow(2).sum(-1)
-
-    def _priors(self, x: Tensor, theta: Tensor, with_grad: bool) -> tuple[Tensor | float, Tensor | float]:
-        """The quadratic's and the centre's energy [B, M] and, `with_grad`, input gradient [B, M, D] (0 when the
-        energy has neither; the gradient also 0 without `with_grad`)."""
-        energy: Tensor | float = 0.0
-        grad: Tensor | float = 0.0
-        if self.quadratic:
-            quadratic_e, quadratic_grad = self._quadratic(x, with_grad)
-            energy, grad = quadratic_e, quadratic_grad if with_grad else 0.0
-        if self.centre:
-            rho, offset, centre_e = self._centre(x, theta)
-            energy = energy + centre_e
-            if with_grad:
-                grad = grad + rho.unsqueeze(-1) * offset
-        return energy, grad
-
     def _init_quadratic(self, config: ModelConfig) -> None:
         dim = math.prod(config.input_shape)
         self.quadratic = config.quadratic_energy
@@ -88,9 +56,9 @@ class Energy(nn.Module):
                 grad = grad + projected @ self.precision_factor
         return energy, grad
 
-    def _add_priors(self, e: Tensor, x: Tensor, theta: Tensor) -> Tensor:
-        """E [B, M] plus the quadratic and the centre when the energy has them (no gradient computed)."""
-        return e + self._priors(x, theta, with_grad=False)[0]
+    def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
+        """E [B, M] plus the quadratic when the energy has it (no gradient computed)."""
+        return e + self._quadratic(x, with_grad=False)[0] if self.quadratic else e
 
     @property
     def writable_numel(self) -> int:
@@ -165,12 +133,11 @@ class FCEnergy(Energy):
         self.c = nn.Parameter(torch.zeros(meta_hidden))
         self.v = nn.Parameter(torch.full((meta_hidden,), 1.0 / math.sqrt(meta_hidden)))
         self._init_quadratic(config)
-        self._init_centre(config)
 
     def unpack(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """θ: [B, P] -> W: [B, H, D], b: [B, H]."""
         split = self.hidden * self.dim
-        return theta[:, :split].view(-1, self.hidden, self.dim), theta[:, split : self.own_numel]
+        return theta[:, :split].view(-1, self.hidden, self.dim), theta[:, split:]
 
     def _forward(
         self, x: Tensor, theta: Tensor, product_dtype: torch.dtype | None = None
@@ -184,19 +151,21 @@ class FCEnergy(Energy):
 
     def energy(self, x: Tensor, theta: Tensor) -> Tensor:
         _, _, z = self._forward(x, theta)
-        return self._add_priors(F.softplus(z) @ self.v, x, theta)  # [B, M]
+        return self._add_quadratic(F.softplus(z) @ self.v, x)  # [B, M]
 
     def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
         W, h, z = self._forward(x, theta)
-        prior_e, prior_grad = self._priors(x, theta, with_grad=True)
-        e, grad = F.softplus(z) @ self.v + prior_e, self._backward(W, h, z) + prior_grad
+        e, grad = F.softplus(z) @ self.v, self._backward(W, h, z)
+        if self.quadratic:
+            quadratic_e, quadratic_grad = self._quadratic(x, with_grad=True)
+            e, grad = e + quadratic_e, grad + quadratic_grad
         return e, grad.view_as(x)
 
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
         """∇ₓE alone (a read step's hot path: the energy is not computed)."""
         grad = self._backward(*self._forward(x, theta))
-        if self.quadratic or self.centre:
-            grad = grad + self._priors(x, theta, with_grad=True)[1]
+        if self.quadratic:
+            grad = grad + self._quadratic(x, with_grad=True)[1]
         return grad.view_as(x)
 
     def write_loss_grad(
@@ -237,8 +206,8 @@ class FCEnergy(Energy):
         squashed = h.square().neg_().add_(1.0)  # 1 − h²
         du = a * squashed
         g = torch.bmm(du, W)  # [B, N, D]
-        if self.quadratic or self.centre:
-            g += self._priors(X, theta, with_grad=True)[1]
+        if self.quadratic:
+            g += self._quadratic(X, with_grad=True)[1]
         r = g.mul_(2.0 * alpha)
         delta = torch.bmm(r, W.transpose(1, 2))  # [B, N, H]
         curvature = sigma.addcmul_(sigma, sigma, value=-1.0)  # σ'(z) = σ (1 − σ): [B, N, G], σ done with
@@ -247,13 +216,7 @@ class FCEnergy(Energy):
         weighted = weights.unsqueeze(-1)
         through_u = gamma.add_(du).mul_(weighted)  # w (du + γ): [B, N, H]
         grad_W = torch.bmm(through_u.transpose(1, 2), x).baddbmm_(du.mul_(weighted).transpose(1, 2), r)
-        own = [grad_W.flatten(1), through_u.sum(1)]
-        if self.centre:  # ∂/∂m = −ρ Σ w (x − m + r),  ∂/∂log ρ = ρ Σ w (½ ‖x − m‖² + r·(x − m))
-            rho, offset, _ = self._centre(X, theta)
-            grad_m = -rho * (weights.unsqueeze(-1) * (offset + r)).sum(1)
-            per_pattern = 0.5 * offset.pow(2).sum(-1) + (r * offset).sum(-1)  # [B, N]
-            own += [grad_m, rho * (weights * per_pattern).sum(1, keepdim=True)]
-        return torch.cat(own, dim=1)
+        return torch.cat([grad_W.flatten(1), through_u.sum(1)], dim=1)
 
     def _backward(self, W: Tensor, h: Tensor, z: Tensor) -> Tensor:
         """∇ₓE by hand: dE/dz = σ(z)·v, dE/du = (dE/dz · A) ⊙ (1 − h²), ∇ₓE = dE/du · W.  -> [B, M, D]"""
@@ -290,13 +253,12 @@ class ConvEnergy(Energy):
         self.readout = nn.Linear(filters * out_h * out_w, config.meta_hidden)
         self.v = nn.Parameter(torch.full((config.meta_hidden,), 1.0 / math.sqrt(config.meta_hidden)))
         self._init_quadratic(config)
-        self._init_centre(config)
 
     def energy(self, x: Tensor, theta: Tensor) -> Tensor:
         batch, queries = x.shape[:2]
         split = self.filters * self.channels * self.kernel**2
         weight = theta[:, :split].reshape(batch * self.filters, self.channels, self.kernel, self.kernel)
-        bias = theta[:, split : self.own_numel].reshape(batch * self.filters)
+        bias = theta[:, split:].reshape(batch * self.filters)
         grouped = x.transpose(0, 1).reshape(queries, batch * self.channels, *x.shape[-2:])
         u = F.conv2d(grouped, weight, bias, stride=self.stride, padding=self.kernel // 2, groups=batch)
         h = torch.tanh(u).view(queries, batch, self.filters, *u.shape[-2:]).transpose(0, 1)
@@ -304,7 +266,7 @@ class ConvEnergy(Energy):
         for block in self.blocks:
             h = h + block(h)
         z = self.readout(h.flatten(1))  # [B·M, G]
-        return self._add_priors((F.softplus(z) @ self.v).view(batch, queries), x, theta)
+        return self._add_quadratic((F.softplus(z) @ self.v).view(batch, queries), x)
 
 
 def build_energy(config: ModelConfig) -> Energy:
