@@ -299,6 +299,31 @@ def panels() -> list[dict]:
             "short",
             "1 while a checkpoint version is loaded on some replica (older versions load on demand).",
         ),
+        row("Processes"),
+        timeseries(
+            "CPU by process",
+            [
+                target(f"sum by (instance) (rate(process_cpu_seconds_total[{RATE}]))", "API {{instance}}", "API"),
+                target(
+                    f"sum by (instance) (rate(ebmm_engine_process_cpu_seconds_total[{RATE}]))",
+                    "engine {{instance}}",
+                    "ENGINE",
+                ),
+            ],
+            "short",
+            "CPU cores used by each replica's API worker and by its engine process (the models, the batcher).",
+        ),
+        timeseries(
+            "Resident memory by process",
+            [
+                target("sum by (instance) (process_resident_memory_bytes)", "API {{instance}}", "API"),
+                target(
+                    "sum by (instance) (ebmm_engine_process_resident_memory_bytes)", "engine {{instance}}", "ENGINE"
+                ),
+            ],
+            "bytes",
+            "Resident memory of each replica's API worker and of its engine process.",
+        ),
         row("Redis"),
         timeseries(
             "Redis latency p50 / p99 by operation",

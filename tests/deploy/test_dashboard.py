@@ -47,6 +47,10 @@ CONTRACT = {
     "ebmm_tenant_refusals_total": ("counter", {"tenant", "reason"}),
     "ebmm_model_version_memories": ("gauge", {"model", "version"}),
     "ebmm_model_version_loaded": ("gauge", {"model", "version"}),
+    "process_cpu_seconds_total": ("counter", set()),  # the API process's (prometheus_client's process collector)
+    "process_resident_memory_bytes": ("gauge", set()),
+    "ebmm_engine_process_cpu_seconds_total": ("counter", set()),  # the engine process's, on the same page
+    "ebmm_engine_process_resident_memory_bytes": ("gauge", set()),
 }
 PROMETHEUS_METRICS = {"up": {"job", "instance"}}  # made by Prometheus itself for every target
 
