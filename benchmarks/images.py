@@ -9,8 +9,9 @@ there no pixel is known, so the classical memories fit the whole query and nothi
 each mean, the fraction of queries recalled exactly (MSE below the domain's exact threshold).
 
 EBMM checkpoints are compared with classical memories given the same number of floats
-per memory P (the first checkpoint's writable budget): the projection (pseudo-inverse) Hopfield network and
-the modern Hopfield network (model.baselines.images), plus three references: the query returned unchanged,
+per memory P (the first checkpoint's writable budget): the projection (pseudo-inverse) Hopfield network, the
+modern Hopfield network and the whitened projection (the training split's Gaussian plus a projection network
+in its whitened coordinates; model.baselines.images), plus three references: the query returned unchanged,
 a modern Hopfield network keeping all N·D floats (no budget), and the conditional mean under a Gaussian fitted
 to the training split (stores nothing: what knowing the data set alone gives).
 """
@@ -23,7 +24,7 @@ import torch
 from rich.table import Table
 from torch import Tensor
 
-from model.baselines.images import BudgetedModernHopfield, GaussianPrior, ProjectionHopfield
+from model.baselines.images import BudgetedModernHopfield, GaussianPrior, ProjectionHopfield, WhitenedProjection
 from model.config import ModelConfig
 from model.data.sampler import image_source
 from model.domains import Domain, domain_of
@@ -114,7 +115,7 @@ def bench_images(
         tasks[count] = (X, *corrupt(domain, distortion, X, generator))
     noise_variance = float(torch.stack([(Q - X).pow(2).mean() for X, Q, _, _ in tasks.values()]).mean())
 
-    def classical(memory: ProjectionHopfield | BudgetedModernHopfield | GaussianPrior):
+    def classical(memory: ProjectionHopfield | BudgetedModernHopfield | GaussianPrior | WhitenedProjection):
         return lambda X, Q, known: memory.read(memory.write(X), Q, known)
 
     def ebmm(engine: Engine):
@@ -124,6 +125,7 @@ def bench_images(
     methods = {
         f"EBMM {e.info.kind} ({e.info.name})": (ebmm(e), e.info.writable_floats, f"EBMM {e.info.kind}") for e in engines
     }
+    prior = GaussianPrior(train_images, config.value_range, noise_variance=noise_variance)
     for budget in budgets:
         suffix = f", {budget} floats" if len(budgets) > 1 else ""
         methods[f"projection Hopfield{suffix}"] = (
@@ -136,7 +138,11 @@ def bench_images(
             budget,
             "modern Hopfield",
         )
-    prior = GaussianPrior(train_images, config.value_range, noise_variance=noise_variance)
+        methods[f"whitened projection{suffix}"] = (
+            classical(WhitenedProjection(prior, budget)),
+            budget,
+            "whitened projection",
+        )
     methods |= {
         "modern Hopfield, all N·D floats": (
             classical(BudgetedModernHopfield(None, betas[None])),

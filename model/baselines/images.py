@@ -11,6 +11,12 @@
   the answer is the conditional mean of the hidden pixels given the visible ones,
   x̂_h = μ_h − P_hh⁻¹ P_hv (q_v − μ_v) with P = (Σ + εI)⁻¹. It shows what knowing the data set alone gives,
   which a meta-learned memory also knows.
+- Whitened projection (the Gaussian prior plus a projection network in its whitened coordinates): with P½ the
+  prior's precision square root, it keeps the top r = P // D right singular vectors of the set's
+  z_i = P½ (x_i − μ), as W = B P½: [r, D]; its energy ½ (x − μ)ᵀ (P − WᵀW) (x − μ) is the prior's with the
+  stored directions made flat, so a set that fits the rank is recalled exactly and a larger one falls back on
+  the prior across what the rank cannot hold. The read minimizes that energy over the hidden pixels in closed
+  form (Woodbury: a D_hidden solve per visible-pixel mask, shared, and an r × r one per query).
 
 A query with no known pixel (noise, or an occlusion the client did not mark) is read from all its pixels as
 evidence, and nothing is kept fixed; the Gaussian prior then answers with the Wiener estimate
@@ -101,6 +107,7 @@ class GaussianPrior:
         self.covariance = torch.cov(flat.T) + ridge * eye  # [D, D]
         self.precision = torch.linalg.inv(self.covariance)
         self.wiener_gain = torch.linalg.solve(self.covariance + noise_variance * eye, self.covariance).T  # Σ(Σ+s²I)⁻¹
+        self.noise_variance = noise_variance
         self.value_range = value_range
         self._gains: dict[bytes, Tensor] = {}  # visible-pixel mask -> P_hh⁻¹ P_hv, solved once per mask
 
@@ -131,4 +138,68 @@ class GaussianPrior:
             centred = q[rows][:, visible] - self.mean[visible]  # [R, V]
             fit[rows.nonzero(), hidden.nonzero().T] = self.mean[hidden] - centred @ gain.T
         answer = fit.clamp(*self.value_range).to(Q.dtype).view_as(Q)
+        return torch.where(known, Q, answer)
+
+
+class WhitenedProjection:
+    """The Gaussian prior plus the pseudo-inverse rule, rank r = P // D, in the prior's whitened coordinates."""
+
+    def __init__(self, prior: GaussianPrior, budget: int) -> None:
+        """prior: the training split's Gaussian (its noise variance is the one queries without a known pixel are
+        read for)."""
+        self.prior, self.budget = prior, budget
+        values, vectors = torch.linalg.eigh(prior.precision)
+        self.precision_root = vectors @ torch.diag(values.clamp_min(0.0).sqrt()) @ vectors.T  # P½: [D, D]
+        self._hidden_inverses: dict[bytes, Tensor] = {}  # visible-pixel mask -> P_hh⁻¹
+
+    def write(self, X: Tensor) -> Tensor:
+        """X: [B, N, *S] -> W: [B, r, D], the top-r whitened directions of the set mapped back (W = B P½)."""
+        whitened = (X.flatten(2).double() - self.prior.mean) @ self.precision_root  # [B, N, D]
+        rank = min(_images_in(self.budget, whitened.shape[-1]), *whitened.shape[1:])
+        _, _, Vh = torch.linalg.svd(whitened, full_matrices=False)
+        return Vh[:, :rank] @ self.precision_root
+
+    def _hidden_inverse(self, visible: Tensor) -> Tensor:
+        key = visible.cpu().numpy().tobytes()
+        if key not in self._hidden_inverses:
+            hidden = ~visible
+            self._hidden_inverses[key] = torch.linalg.inv(self.prior.precision[hidden][:, hidden])
+        return self._hidden_inverses[key]
+
+    def read(self, W: Tensor, Q: Tensor, known: Tensor) -> Tensor:
+        """W: [B, r, D], Q and known: [B, M, *S] -> X̂: [B, M, *S]: the energy's minimum over the hidden pixels
+        (with no known pixel, over all of them, the query a noisy observation of variance s²)."""
+        batch, queries = Q.shape[:2]
+        dim = Q[0, 0].numel()
+        mean = self.prior.mean
+        q, k = Q.double().reshape(-1, dim), known.reshape(-1, dim)  # [B·M, D]
+        memory_of = torch.arange(batch, device=Q.device).repeat_interleave(queries)  # row -> its memory
+        fit = q.clone()
+        eye = torch.eye(W.shape[1], dtype=torch.float64)
+        masks, which = torch.unique(k, dim=0, return_inverse=True)
+        for index, visible in enumerate(masks):
+            rows = which == index
+            Wr = W[memory_of[rows]]  # [R, r, D]
+            if visible.any():  # x_h = μ_h + A_hh⁻¹ (−A_hv c), A = P − WᵀW, by Woodbury around G = P_hh⁻¹
+                hidden = ~visible
+                inverse, gain = self._hidden_inverse(visible), self.prior.gain(visible)
+                W_h, W_v = Wr[:, :, hidden], Wr[:, :, visible]  # [R, r, h], [R, r, v]
+                centred = q[rows][:, visible] - mean[visible]  # [R, v]
+                through = (W_h.mT @ (W_v @ centred.unsqueeze(-1))).squeeze(-1)  # W_hᵀ W_v c: [R, h]
+                first = -centred @ gain.T + through @ inverse  # G (−P_hv c + W_hᵀ W_v c): [R, h]
+                WG = W_h @ inverse  # [R, r, h]
+                inner = eye - WG @ W_h.mT  # I − W_h G W_hᵀ: [R, r, r]
+                correction = torch.linalg.lstsq(inner, (W_h @ first.unsqueeze(-1))).solution.squeeze(-1)
+                fit[rows.nonzero(), hidden.nonzero().T] = (
+                    mean[hidden] + first + (correction.unsqueeze(1) @ WG).squeeze(1)
+                )
+            elif self.prior.noise_variance > 0:  # x − μ = (s² A + I)⁻¹ (q − μ), by Woodbury around K = (s² P + I)⁻¹
+                variance = self.prior.noise_variance
+                shrink = self.prior.wiener_gain  # K = (s² P + I)⁻¹ = Σ (Σ + s² I)⁻¹ (symmetric): [D, D]
+                first = (q[rows] - mean) @ shrink  # K (q − μ): [R, D]
+                WK = Wr @ shrink  # [R, r, D]
+                inner = eye / variance - WK @ Wr.mT  # I / s² − W K Wᵀ
+                correction = torch.linalg.lstsq(inner, (Wr @ first.unsqueeze(-1))).solution.squeeze(-1)
+                fit[rows] = mean + first + (correction.unsqueeze(1) @ WK).squeeze(1)
+        answer = fit.clamp(*self.prior.value_range).to(Q.dtype).view_as(Q)
         return torch.where(known, Q, answer)

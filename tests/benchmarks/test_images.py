@@ -21,9 +21,10 @@ def engines(tiny_conv_config: ModelConfig) -> list[Engine]:
 def test_bench_reports_every_method(engines: list[Engine]) -> None:
     images = torch.rand(40, 1, 8, 8)
     result, examples = bench_images(engines, images, images, counts=(1, 4), memories=3)
-    assert len(result["methods"]) == 7 and result["budget_floats"] == engines[0].info.writable_floats
-    projection = result["methods"]["projection Hopfield"]
-    assert projection["mse"]["1"] < 1e-6 and projection["exact_fraction"]["1"] == 1.0  # one image fits exactly
+    assert len(result["methods"]) == 8 and result["budget_floats"] == engines[0].info.writable_floats
+    for name in ("projection Hopfield", "whitened projection"):
+        single = result["methods"][name]
+        assert single["mse"]["1"] < 1e-6 and single["exact_fraction"]["1"] == 1.0  # one image fits exactly
     assert result["methods"]["query unchanged"]["mse"]["4"] > 0.05
     assert result["methods"]["query unchanged"]["exact_fraction"]["4"] == 0.0
     assert list(examples)[:2] == ["original", "query"] and examples["query"].shape == (4, 1, 8, 8)

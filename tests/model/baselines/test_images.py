@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks.images import scored_mse
-from model.baselines.images import BudgetedModernHopfield, GaussianPrior, ProjectionHopfield
+from model.baselines.images import BudgetedModernHopfield, GaussianPrior, ProjectionHopfield, WhitenedProjection
 from model.distortions import occlude
 
 
@@ -75,3 +75,31 @@ def test_gaussian_prior_denoises_towards_the_training_distribution() -> None:
     prior = GaussianPrior(train, ridge=1e-6, noise_variance=0.04)
     X_hat = prior.read(None, Q, known)
     assert (X_hat - X).pow(2).mean() < 0.5 * (Q - X).pow(2).mean()
+
+
+def test_whitened_projection_recalls_a_set_within_its_rank_exactly_and_is_the_prior_beyond() -> None:
+    """Its energy is the prior's with the stored directions made flat: a set within the rank comes back
+    exactly from a clamped block, and a noisy query comes back closer than the prior alone brings it; a set far
+    over the rank gets
+    answers at least as good as the prior's alone."""
+    train = torch.rand(2000, 1, 8, 8, dtype=torch.float64)
+    prior = GaussianPrior(train, value_range=(-10.0, 10.0), ridge=1e-6)
+    memory = WhitenedProjection(prior, budget=4 * 64)
+    X = _sets(3, 4)
+    Q, known = occlude(X, 4, fill=0.5, generator=torch.Generator().manual_seed(0))
+    W = memory.write(X)
+    assert W.shape == (3, 4, 64)
+    X_hat = memory.read(W, Q, known)
+    assert scored_mse(X_hat, X, ~known).max() < 1e-8
+    assert torch.equal(X_hat[known], X[known])
+    assert scored_mse(prior.read(None, Q, known), X, ~known).min() > 1e-3  # the prior alone cannot
+    noisy_prior = GaussianPrior(train, value_range=(-10.0, 10.0), ridge=1e-6, noise_variance=0.01)
+    Q = X + 0.1 * torch.randn(X.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    nothing_known = torch.zeros_like(known)
+    noisy = WhitenedProjection(noisy_prior, budget=4 * 64)
+    denoised = (noisy.read(noisy.write(X), Q, nothing_known) - X).pow(2).mean()
+    assert denoised < (noisy_prior.read(None, Q, nothing_known) - X).pow(2).mean() < (Q - X).pow(2).mean()
+    crowd = _sets(3, 40)
+    Q, known = occlude(crowd, 4, fill=0.5, generator=torch.Generator().manual_seed(1))
+    over = scored_mse(memory.read(memory.write(crowd), Q, known), crowd, ~known).mean()
+    assert 1e-3 < over <= scored_mse(prior.read(None, Q, known), crowd, ~known).mean() * 1.05
