@@ -122,7 +122,7 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu", *
 
 
 def adapt(memory: EnergyMemory, **changes: object) -> EnergyMemory:
-    """The same learned weights under a changed config (e.g. more distortion families, a learned read start);
+    """The same learned weights under a changed config (e.g. more distortion families, free-read rates);
     parameters the change adds start at their initial values, and none may be dropped."""
     adapted = EnergyMemory(memory.config.replace(**changes))
     try:

@@ -71,9 +71,6 @@ class ModelConfig:
     # λ₀, the quadratic's initial strength. Images: 0.1. A trained binary model's ∇ₓE is far smaller: adding the
     # term at 0.01 to the shipped binary128 took its erasure error at N = 96 from 3.7 to 15 bits, at 1e-4 to 3.7.
     init_quadratic_strength: float = 0.1
-    # Start a read's free entries at c + s·(q − c) (c: the middle of the value range, s ∈ (0, 1) learned) rather
-    # than at the query q: an entry that may be wrong starts inside the box, where the energy's gradient can
-    # carry it across, and erased entries (q = c) start where they always did.
     # Reads with nothing clamped (noise: every entry may be off) get their own learned rates γ_k and momentum:
     # filling a block from clamped context wants large steps on a few entries, denoising small steps on all.
     free_read_rates: bool = False
