@@ -109,15 +109,23 @@ class GaussianPrior:
         self.wiener_gain = torch.linalg.solve(self.covariance + noise_variance * eye, self.covariance).T  # Σ(Σ+s²I)⁻¹
         self.noise_variance = noise_variance
         self.value_range = value_range
-        self._gains: dict[bytes, Tensor] = {}  # visible-pixel mask -> P_hh⁻¹ P_hv, solved once per mask
+        self._solved: dict[bytes, tuple[Tensor, Tensor]] = {}  # visible-pixel mask -> (P_hh⁻¹, P_hh⁻¹ P_hv)
+
+    def _solve(self, visible: Tensor) -> tuple[Tensor, Tensor]:
+        key = visible.cpu().numpy().tobytes()
+        if key not in self._solved:
+            hidden = ~visible
+            inverse = torch.linalg.inv(self.precision[hidden][:, hidden])
+            self._solved[key] = inverse, inverse @ self.precision[hidden][:, visible]
+        return self._solved[key]
+
+    def hidden_inverse(self, visible: Tensor) -> Tensor:
+        """visible: [D] bool -> P_hh⁻¹: [D_hidden, D_hidden], the hidden pixels' posterior covariance (once a mask)."""
+        return self._solve(visible)[0]
 
     def gain(self, visible: Tensor) -> Tensor:
-        """visible: [D] bool -> the conditional-mean gain P_hh⁻¹ P_hv: [D_hidden, D_visible]."""
-        key = visible.cpu().numpy().tobytes()
-        if key not in self._gains:
-            hidden = ~visible
-            self._gains[key] = torch.linalg.solve(self.precision[hidden][:, hidden], self.precision[hidden][:, visible])
-        return self._gains[key]
+        """visible: [D] bool -> the conditional-mean gain P_hh⁻¹ P_hv: [D_hidden, D_visible] (once per mask)."""
+        return self._solve(visible)[1]
 
     def write(self, X: Tensor) -> None:
         """Nothing of the set is kept."""
@@ -150,7 +158,6 @@ class WhitenedProjection:
         self.prior, self.budget = prior, budget
         values, vectors = torch.linalg.eigh(prior.precision)
         self.precision_root = vectors @ torch.diag(values.clamp_min(0.0).sqrt()) @ vectors.T  # P½: [D, D]
-        self._hidden_inverses: dict[bytes, Tensor] = {}  # visible-pixel mask -> P_hh⁻¹
 
     def write(self, X: Tensor) -> Tensor:
         """X: [B, N, *S] -> W: [B, r, D], the top-r whitened directions of the set mapped back (W = B P½)."""
@@ -158,13 +165,6 @@ class WhitenedProjection:
         rank = min(_images_in(self.budget, whitened.shape[-1]), *whitened.shape[1:])
         _, _, Vh = torch.linalg.svd(whitened, full_matrices=False)
         return Vh[:, :rank] @ self.precision_root
-
-    def _hidden_inverse(self, visible: Tensor) -> Tensor:
-        key = visible.cpu().numpy().tobytes()
-        if key not in self._hidden_inverses:
-            hidden = ~visible
-            self._hidden_inverses[key] = torch.linalg.inv(self.prior.precision[hidden][:, hidden])
-        return self._hidden_inverses[key]
 
     def read(self, W: Tensor, Q: Tensor, known: Tensor) -> Tensor:
         """W: [B, r, D], Q and known: [B, M, *S] -> X̂: [B, M, *S]: the energy's minimum over the hidden pixels
@@ -182,7 +182,7 @@ class WhitenedProjection:
             Wr = W[memory_of[rows]]  # [R, r, D]
             if visible.any():  # x_h = μ_h + A_hh⁻¹ (−A_hv c), A = P − WᵀW, by Woodbury around G = P_hh⁻¹
                 hidden = ~visible
-                inverse, gain = self._hidden_inverse(visible), self.prior.gain(visible)
+                inverse, gain = self.prior.hidden_inverse(visible), self.prior.gain(visible)
                 W_h, W_v = Wr[:, :, hidden], Wr[:, :, visible]  # [R, r, h], [R, r, v]
                 centred = q[rows][:, visible] - mean[visible]  # [R, v]
                 through = (W_h.mT @ (W_v @ centred.unsqueeze(-1))).squeeze(-1)  # W_hᵀ W_v c: [R, h]
