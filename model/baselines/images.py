@@ -27,6 +27,8 @@ Shapes: B memories, N stored and M query images of D = C·H·W values; known: [B
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -35,6 +37,13 @@ def evidence(known: Tensor) -> Tensor:
     """[B, M, *S] -> [B, M, D] float: the pixels a query is fitted to: its known ones, or all when none is."""
     flat = known.flatten(2)
     return (flat | ~flat.any(-1, keepdim=True)).to(torch.float32)
+
+
+def by_mask(known: Tensor) -> Iterator[tuple[Tensor, Tensor]]:
+    """known: [R, D] bool -> each distinct visible-pixel mask [D] with the rows [R] bool that have it."""
+    masks, which = torch.unique(known, dim=0, return_inverse=True)
+    for index, visible in enumerate(masks):
+        yield visible, which == index
 
 
 def _images_in(budget: int, dim: int) -> int:
@@ -136,9 +145,8 @@ class GaussianPrior:
         dim = Q[0, 0].numel()
         q, k = Q.double().reshape(-1, dim), known.reshape(-1, dim)  # [B·M, D]
         fit = q.clone()
-        masks, which = torch.unique(k, dim=0, return_inverse=True)
-        for index, visible in enumerate(masks):
-            hidden, rows = ~visible, which == index
+        for visible, rows in by_mask(k):
+            hidden = ~visible
             if not visible.any():  # nothing known: every pixel is a noisy observation
                 fit[rows] = self.mean + (q[rows] - self.mean) @ self.wiener_gain.T
                 continue
@@ -176,9 +184,7 @@ class WhitenedProjection:
         memory_of = torch.arange(batch, device=Q.device).repeat_interleave(queries)  # row -> its memory
         fit = q.clone()
         eye = torch.eye(W.shape[1], dtype=torch.float64)
-        masks, which = torch.unique(k, dim=0, return_inverse=True)
-        for index, visible in enumerate(masks):
-            rows = which == index
+        for visible, rows in by_mask(k):
             Wr = W[memory_of[rows]]  # [R, r, D]
             if visible.any():  # x_h = μ_h + A_hh⁻¹ (−A_hv c), A = P − WᵀW, by Woodbury around G = P_hh⁻¹
                 hidden = ~visible
