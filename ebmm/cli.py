@@ -83,8 +83,8 @@ def train(
     preset: Annotated[
         str,
         typer.Option(
-            help="Model preset: binary128, tiny, digits, digits-conv, patches16, glyphs32-fc4 / -fc16 / -conv, "
-            "photos32-fc4 / -fc16 / -conv; or a learned baseline of Table 1: "
+            help="Model preset: binary128, tiny, digits, digits-conv, digits-subspace, patches16, "
+            "glyphs32-fc4 / -fc16 / -conv, photos32-fc4 / -fc16 / -conv; or a learned baseline of Table 1: "
             "memory-networks, mann, lstm, differentiable-plasticity (these train on the CPU)."
         ),
     ] = ("binary128"),
@@ -162,12 +162,14 @@ def train(
         results = learned.run(max_minutes=minutes)
         console.print(f"step {learned.step}: {learned.format_errors(results)}")
         return
-    sampler = eval_source = None
+    sampler = eval_source = prior_images = None
     if settings.dataset != "random":
-        from model.data.sampler import split_sources
+        from model.data.datasets import load_images
+        from model.data.sampler import image_source
 
-        train_source, eval_source = split_sources(settings.dataset, data_root)
-        sampler = task_sampler(train_source, settings)
+        prior_images = load_images(settings.dataset, "train", data_root)
+        eval_source = image_source(load_images(settings.dataset, "test", data_root))
+        sampler = task_sampler(image_source(prior_images), settings)
     trainer = MetaTrainer(
         config,
         settings,
@@ -178,6 +180,7 @@ def train(
         resume=resume,
         eval_source=eval_source,
         initial=initial,
+        prior_images=prior_images,
     )
     results = trainer.run(max_minutes=minutes)
     console.print(f"step {trainer.step}: {trainer.format_errors(results)}")

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-EnergyKind = Literal["fc", "conv"]
+EnergyKind = Literal["fc", "conv", "subspace"]
 DomainKind = Literal["binary", "continuous"]
 
 
@@ -17,14 +17,14 @@ class ModelConfig:
     """Everything needed to rebuild a model: architecture, unrolled-loop lengths and the pattern domain.
 
     Patterns have shape `input_shape`: `(D,)` or `(C, H, W)` for the FC energy (which flattens them),
-    `(C, H, W)` for the conv energy.
+    `(C, H, W)` for the conv energy; the subspace energy flattens them too.
     Only the first layer of the energy is written per memory ("writable"); all else is meta-learned.
     """
 
     name: str
     energy: EnergyKind = "fc"
     input_shape: tuple[int, ...] = (128,)
-    # FC: width of the writable layer W·x + b.  Conv: number of writable filters.
+    # FC: width of the writable layer W·x + b.  Conv: number of writable filters.  Subspace: writable directions r.
     writable_hidden: int = 64
     # Width of the meta-learned (shared) layer on top; a wide one is what lets few writable floats store much.
     meta_hidden: int = 512
@@ -76,6 +76,9 @@ class ModelConfig:
     free_read_rates: bool = False
     # Their number of steps (0: K, like the clamped reads'); denoising every entry may want more than filling a block.
     free_read_steps: int = 0
+    # With free_read_rates, also a learned step scale per entry (entry j moves by γ_k · s_j · ∂E/∂x_j): a digit's
+    # border pixels, always 0, can settle in one step while its strokes move slowly. Starts at s = 1.
+    free_read_entry_rates: bool = False
     # Their initial rate: small, since every entry moves (digits at the clamped reads' 10: the answers saturate
     # at the ends of the range, MSE 0.23 against the noisy query's 0.025, and stay there).
     init_free_read_lr: float = 0.1
@@ -201,6 +204,30 @@ def digits_conv_config(**changes: Any) -> ModelConfig:
     return _image_config("digits-conv", (1, 8, 8), **{**defaults, **changes})
 
 
+def digits_subspace_config(**changes: Any) -> ModelConfig:
+    """8×8 digits, the subspace energy (model/energy.py): the training split's Gaussian prior, meta-learned, with
+    r = 16 writable whitened directions made flat: V: 16×64 = 1024 floats, the size of 16 images.
+
+    Its write is a slow-converging subspace search (a set's weak whitened directions turn last), so it takes
+    more, cheaper steps than the FC model's: T = 16 write steps of r·D·N products each and K = 10 read steps, at
+    rates near what a probe learned (write 0.0025·N^κ, read 0.01, momentum 0.8)."""
+    defaults: dict[str, Any] = dict(
+        energy="subspace",
+        writable_hidden=16,
+        write_steps=16,
+        read_steps=10,
+        per_parameter_write_lr=False,
+        count_scaled_write_lr=True,
+        init_write_lr=0.0025,
+        init_write_lr_count_exponent=0.0,
+        init_read_lr=0.01,
+        init_momentum=0.8,
+        init_alpha=1e-4,
+        init_beta=1e-3,
+    )
+    return _image_config("digits-subspace", (1, 8, 8), **{**defaults, **changes})
+
+
 def patches16_config(**changes: Any) -> ModelConfig:
     """16×16×3 natural colour patches, FC energy on the 768 values: writable W: 16×768 + b: 16 = 12 304 floats,
     the size of 16 patches. (The paper's CIFAR images are 32×32; 16×16 keeps CPU meta-training affordable.)"""
@@ -240,6 +267,7 @@ PRESETS = {
     "tiny": tiny_binary_config,
     "digits": digits_config,
     "digits-conv": digits_conv_config,
+    "digits-subspace": digits_subspace_config,
     "patches16": patches16_config,
     # The paper's image scale (32×32, 16×16 block, sets of 64): glyphs32 (1 channel) and photos32 (3 channels),
     # FC at two memory sizes (4 and 16 images' worth of floats) and conv.

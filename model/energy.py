@@ -27,6 +27,8 @@ class Energy(nn.Module):
     """
 
     theta_bar: nn.Parameter
+    # Whether ∇ₓE is written out by hand (no autograd), so reads can run under torch.inference_mode().
+    input_gradient_by_hand = False
 
     def _init_quadratic(self, config: ModelConfig) -> None:
         dim = math.prod(config.input_shape)
@@ -59,6 +61,10 @@ class Energy(nn.Module):
     def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
         """E [B, M] plus the quadratic when the energy has it (no gradient computed)."""
         return e + self._quadratic(x, with_grad=False)[0] if self.quadratic else e
+
+    def fit_prior(self, images: Tensor) -> None:
+        """Start the meta-learned parameters from a training split's statistics (images: [P, *S]). Only energies
+        whose prior has a closed-form fit do (SubspaceEnergy); the others keep their fixed initial values."""
 
     @property
     def writable_numel(self) -> int:
@@ -121,6 +127,8 @@ class FCEnergy(Energy):
     autograd-free, CUDA-graph capturable and runnable under `torch.inference_mode()`; it is built from
     differentiable ops, so meta-training differentiates through it as usual.
     """
+
+    input_gradient_by_hand = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -269,10 +277,64 @@ class ConvEnergy(Energy):
         return self._add_quadratic((F.softplus(z) @ self.v).view(batch, queries), x)
 
 
+class SubspaceEnergy(Energy):
+    """A Gaussian prior whose stored directions are made flat:  E(x) = ½ zᵀ (I − Π_V) z,  z = S (x − μ).
+
+    z are the prior's whitened coordinates (meta-learned S: [D, D] and μ: [D], started at the training split's
+    Gaussian by `fit_prior`); writable: V: [r, D] (θ = vec V, P = r·D), and Π_V = Vᵀ (V Vᵀ + εI)⁻¹ V projects
+    onto its row space. Where V's rows span a stored pattern's z the energy is (nearly) 0, its minimum: the
+    writing loss's E(x_i) term turns the row space towards the set's whitened span (its r strongest directions
+    when the set has more). E depends on V's row space only, not its scale, so write steps cannot blow θ up.
+    ∇ₓE = Sᵀ (I − Π_V) z is written out by hand (autograd-free reads). The classical memory with this energy,
+    solved in closed form, is model.baselines.images.WhitenedProjection.
+    """
+
+    ridge = 1e-6  # ε, relative to V's scale (θ̄'s rows are unit vectors)
+    input_gradient_by_hand = True
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        dim, rank = math.prod(config.input_shape), config.writable_hidden
+        self.dim, self.rank = dim, rank
+        self.theta_bar = nn.Parameter(torch.linalg.qr(torch.randn(dim, rank))[0].T.flatten())  # orthonormal rows
+        self.mu = nn.Parameter(torch.full((dim,), sum(config.value_range) / 2))
+        self.whitening = nn.Parameter(torch.eye(dim))
+
+    def fit_prior(self, images: Tensor, ridge: float = 1e-3) -> None:
+        """μ and S start at the Gaussian of `images`: μ their mean, S = (Σ + ridge·I)^(−½)."""
+        flat = images.flatten(1).double()
+        covariance = torch.cov(flat.T) + ridge * torch.eye(flat.shape[1], dtype=torch.float64)
+        values, vectors = torch.linalg.eigh(covariance)
+        with torch.no_grad():
+            self.mu.copy_(flat.mean(0))
+            self.whitening.copy_(vectors @ torch.diag(values.rsqrt()) @ vectors.T)
+
+    def _whitened(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """z: [B, M, D] and its residual (I − Π_V) z: [B, M, D]."""
+        V = theta.view(-1, self.rank, self.dim)  # [B, r, D]
+        z = (x.flatten(2) - self.mu) @ self.whitening.T
+        gram = V @ V.mT + self.ridge * torch.eye(self.rank, dtype=V.dtype, device=V.device)  # [B, r, r]
+        coefficients = torch.linalg.solve(gram, V @ z.mT)  # (V Vᵀ + εI)⁻¹ V zᵀ: [B, r, M]
+        return z, z - coefficients.mT @ V
+
+    def energy(self, x: Tensor, theta: Tensor) -> Tensor:
+        z, residual = self._whitened(x, theta)
+        return 0.5 * (z * residual).sum(-1)  # [B, M]
+
+    def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
+        z, residual = self._whitened(x, theta)
+        return 0.5 * (z * residual).sum(-1), (residual @ self.whitening).view_as(x)
+
+    def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
+        return (self._whitened(x, theta)[1] @ self.whitening).view_as(x)
+
+
 def build_energy(config: ModelConfig) -> Energy:
     """The energy network named by `config.energy`."""
     if config.energy == "fc":
         return FCEnergy(config)
+    if config.energy == "subspace":
+        return SubspaceEnergy(config)
     if config.energy == "conv":
         if len(config.input_shape) != 3:
             raise ValueError(f"conv energy needs input_shape (C, H, W), got {config.input_shape}")

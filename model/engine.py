@@ -126,13 +126,13 @@ class Engine:
             distortions=tuple(DistortionInfo(f.name, f.description) for f in self.domain.trained),
             checkpoint_hash=weights_hash,
         )
-        # The FC energy's hand-written ∇ₓE needs no autograd, so its reads can run in inference mode.
-        self._reads_without_autograd = isinstance(self.memory.energy, FCEnergy)
-        graph_possible = self._reads_without_autograd and self.device.type == "cuda"
+        # A hand-written ∇ₓE needs no autograd, so such reads run in inference mode; graphs are the FC energy's.
+        self._reads_without_autograd = self.memory.energy.input_gradient_by_hand
+        graph_possible = isinstance(self.memory.energy, FCEnergy) and self.device.type == "cuda"
         if mode not in ("eager", "graph", "auto"):
             raise ValueError(f"engine mode must be eager, graph or auto, not {mode!r}")
         if mode == "graph" and not graph_possible:
-            raise ValueError("graph mode needs a CUDA device and an energy with a hand-written ∇ₓE (fc)")
+            raise ValueError("graph mode needs a CUDA device and the FC energy")
         self.mode = "graph" if mode == "graph" or (mode == "auto" and graph_possible) else "eager"
         graphed = self.mode == "graph"
         self._graphed_reads = GraphedReader(self.memory, self.device) if graphed else None

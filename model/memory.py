@@ -68,6 +68,10 @@ class EnergyMemory(nn.Module):
         if config.free_read_rates:
             self.log_free_read_lr = nn.Parameter(torch.full((config.free_steps,), math.log(config.init_free_read_lr)))
             self.free_momentum_logit = nn.Parameter(torch.tensor(math.log(p / (1.0 - p))))
+        if config.free_read_entry_rates:
+            if not config.free_read_rates:
+                raise ValueError("free_read_entry_rates needs free_read_rates")
+            self.log_free_read_entry_scale = nn.Parameter(torch.zeros(config.input_shape))
 
     @property
     def writable_numel(self) -> int:
@@ -148,13 +152,18 @@ class EnergyMemory(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """The paper's read: K steps of projected Nesterov descent from Q, `known` entries clamped.
 
-        With `free_read_rates`, a read with nothing clamped uses its own learned rates, momentum and step count."""
+        With `free_read_rates`, a read with nothing clamped uses its own learned rates, momentum and step count
+        (and, with `free_read_entry_rates`, its own step scale per entry)."""
         free_rates = known is None and self.config.free_read_rates
         momentum = torch.sigmoid(self.free_momentum_logit if free_rates else self.momentum_logit)
         read_lr = (self.log_free_read_lr if free_rates else self.log_read_lr).exp()
         steps = self.config.free_steps if free_rates else self.config.read_steps
+        entry_scale = None
+        if free_rates and self.config.free_read_entry_rates:
+            entry_scale = self.log_free_read_entry_scale.exp()  # [*S]
         if not create_graph:
             momentum, read_lr = momentum.detach(), read_lr.detach()
+            entry_scale = None if entry_scale is None else entry_scale.detach()
         free = None if known is None else (~known).to(Q.dtype)
         x, velocity = Q, torch.zeros_like(Q)
         if trace is not None:
@@ -165,6 +174,8 @@ class EnergyMemory(nn.Module):
             grad_x = self.energy.grad_x(lookahead, theta, create_graph=create_graph)
             if free is not None:
                 grad_x = grad_x * free
+            if entry_scale is not None:
+                grad_x = grad_x * entry_scale
             velocity = momentum * velocity - read_lr[step] * grad_x
             x = self.project(x + velocity)
             if known is not None:

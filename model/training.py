@@ -238,11 +238,13 @@ class MetaTrainer:
         resume: bool = False,
         eval_source: PatternSource | None = None,
         initial: EnergyMemory | None = None,
+        prior_images: Tensor | None = None,
     ) -> None:
         """`sampler` draws training tasks and `eval_source` the evaluation patterns (default: random ±1 ones).
 
         A new run starts from `initial` (e.g. a trained checkpoint, fine-tuned with a changed recipe) when
-        given, else from a fresh `EnergyMemory(config)`; a resumed run always continues its own checkpoint.
+        given, else from a fresh `EnergyMemory(config)` whose energy fits its prior to `prior_images` (the
+        training split, [P, *S]; Energy.fit_prior); a resumed run always continues its own checkpoint.
         """
         self.settings, self.out_dir, self.device, self.command = settings, Path(out_dir), torch.device(device), command
         self.step = 0
@@ -255,7 +257,11 @@ class MetaTrainer:
             self.generator.set_state(state["generator"])
             self.elapsed = state["elapsed"]
         else:
-            self.memory = (initial or EnergyMemory(config)).to(self.device).train()
+            if initial is None:
+                initial = EnergyMemory(config)
+                if prior_images is not None:
+                    initial.energy.fit_prior(prior_images)
+            self.memory = initial.to(self.device).train()
             self.elapsed = 0.0
         self.optimizer = torch.optim.Adam(self.trained_parameters(), lr=settings.lr)
         if state is not None:

@@ -137,7 +137,7 @@ wants engine && for mode in eager "$GRAPH_MODE"; do
 done
 
 # 3. the service: CUDA graphs when the CUDA tests passed, else eager. `auto`, not `graph`: the service loads
-# every checkpoint, and graph mode refuses digits-conv (conv energy: no hand-written ∇ₓE), stopping the server.
+# every checkpoint, and graph mode refuses all but the FC energy (digits-conv, digits-subspace), stopping the server.
 SERVE_MODE=eager
 [ "$DEVICE" != cpu ] && [ "$CUDA_TESTS_RC" = 0 ] && SERVE_MODE=auto
 export EBMM_ENGINE_MODE="$SERVE_MODE"

@@ -27,9 +27,12 @@ DATASETS: dict[str, Callable[[str, Path | None], Tensor]] = {
 }
 BUNDLED = ("digits", "digits16", "patches16", "patches32")
 # The data set each image preset of model.config is trained on by default.
-PRESET_DATASETS = {"digits": "digits", "digits-conv": "digits", "patches16": "patches16"} | {
-    f"{name}-{kind}": name for name in ("glyphs32", "photos32") for kind in ("fc4", "fc16", "conv")
-}
+PRESET_DATASETS = {
+    "digits": "digits",
+    "digits-conv": "digits",
+    "digits-subspace": "digits",
+    "patches16": "patches16",
+} | {f"{name}-{kind}": name for name in ("glyphs32", "photos32") for kind in ("fc4", "fc16", "conv")}
 
 
 def _required(root: Path | None, name: str) -> Path:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import Tensor
-
-from model.data.datasets import load_images
 
 
 def image_source(images: Tensor) -> Callable[[int, int, torch.Generator], Tensor]:
@@ -24,10 +21,3 @@ def image_source(images: Tensor) -> Callable[[int, int, torch.Generator], Tensor
         return images[scores.topk(count, dim=1).indices]
 
     return draw
-
-
-def split_sources(
-    dataset: str, root: str | Path | None = None
-) -> tuple[Callable[[int, int, torch.Generator], Tensor], Callable[[int, int, torch.Generator], Tensor]]:
-    """(train source, held-out test source) of an image data set, each as made by `image_source`."""
-    return image_source(load_images(dataset, "train", root)), image_source(load_images(dataset, "test", root))

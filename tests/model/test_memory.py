@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.config import ModelConfig
+from model.config import ModelConfig, digits_subspace_config
 from model.memory import EnergyMemory, ReadTrace
 from model.tasks import random_binary_patterns
 
@@ -17,12 +17,13 @@ def _patterns(memory: EnergyMemory, batch: int, count: int) -> torch.Tensor:
     return torch.rand(batch, count, *config.input_shape, dtype=torch.float64)
 
 
-@pytest.fixture(params=["fc", "fc-count-scaled", "conv"])
+@pytest.fixture(params=["fc", "fc-count-scaled", "conv", "subspace"])
 def memory(request, tiny_config: ModelConfig, tiny_conv_config: ModelConfig) -> EnergyMemory:
     configs = {
         "fc": tiny_config,
         "fc-count-scaled": tiny_config.replace(count_scaled_write_lr=True, init_write_lr=0.2),
         "conv": tiny_conv_config,
+        "subspace": digits_subspace_config(writable_hidden=4, write_steps=3, read_steps=3),
     }
     return EnergyMemory(configs[request.param]).double()
 
@@ -213,6 +214,27 @@ def test_free_reads_have_their_own_rates(tiny_config: ModelConfig) -> None:
     clamped, _ = memory.read(theta, Q, known, create_graph=True)  # something clamped: the shared rates
     (clamped - X).pow(2).sum().backward()
     assert memory.log_read_lr.grad.abs().sum() > 0 and memory.log_free_read_lr.grad is None
+
+
+def test_free_reads_can_scale_each_entrys_step(tiny_config: ModelConfig) -> None:
+    config = tiny_config.replace(free_read_rates=True, free_read_entry_rates=True)
+    memory = EnergyMemory(config).double()
+    X = random_binary_patterns(2, 4, 32).double()
+    theta = memory.write(X)
+    Q = 0.5 * X
+    before, _ = memory.read(theta, Q)
+    with torch.no_grad():
+        memory.log_free_read_entry_scale[:16] = -30.0  # these entries' steps scaled to ~0
+    after, _ = memory.read(theta, Q)
+    moved = lambda x, entries: float((x - Q)[..., entries].abs().max())  # noqa: E731
+    assert moved(after, slice(0, 16)) < 1e-9 and moved(before, slice(0, 16)) > 1e-3
+    assert moved(after, slice(16, 32)) > 1e-3  # the others still move
+    known = torch.zeros_like(Q, dtype=torch.bool)
+    known[..., 24:] = True
+    clamped, _ = memory.read(theta, Q, known)  # something clamped: no entry scale
+    assert moved(clamped, slice(0, 16)) > 1e-3
+    with pytest.raises(ValueError, match="needs free_read_rates"):
+        EnergyMemory(tiny_config.replace(free_read_entry_rates=True))
 
 
 def test_untrusted_reads_are_rounds_of_erasure_reads(tiny_config: ModelConfig, monkeypatch) -> None:
