@@ -305,7 +305,7 @@ export interface components {
             input_shape: number[];
             /**
              * Kind
-             * @description The energy network: 'fc' or 'conv'.
+             * @description The energy network: 'fc', 'conv' or 'subspace'.
              */
             kind: string;
             /** Max Patterns */
