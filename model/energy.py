@@ -328,6 +328,35 @@ class SubspaceEnergy(Energy):
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
         return (self._whitened(x, theta)[1] @ self.whitening).view_as(x)
 
+    def write_loss_grad(
+        self,
+        X: Tensor,
+        weights: Tensor,
+        theta: Tensor,
+        alpha: Tensor,
+        create_graph: bool,
+        product_dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        """The writing loss's data gradient (see Energy); for serving (not `create_graph`) written out by hand.
+        With G = V Vᵀ + εI, a = G⁻¹ V z, r = z − Vᵀ a (so E = ½ zᵀ r), g = ∇ₓE = Sᵀ r, q = S g and b = G⁻¹ V q:
+
+            ∂E/∂V = −a rᵀ,   ∂‖g‖²/∂V = −2 [ a (q − Vᵀ b)ᵀ + b rᵀ ],
+
+        summed over the set with weights w. Meta-training keeps autograd (the same value, differentiable)."""
+        if create_graph or product_dtype not in (None, X.dtype):
+            return super().write_loss_grad(X, weights, theta, alpha, create_graph, product_dtype)
+        with torch.no_grad():
+            V = theta.view(-1, self.rank, self.dim)  # [B, r, D]
+            z = (X.flatten(2) - self.mu) @ self.whitening.T  # [B, N, D]
+            gram = V @ V.mT + self.ridge * torch.eye(self.rank, dtype=V.dtype, device=V.device)
+            a = torch.linalg.solve(gram, V @ z.mT)  # [B, r, N]
+            r = z - a.mT @ V
+            q = (r @ self.whitening) @ self.whitening.T  # S Sᵀ r, as rows: [B, N, D]
+            b = torch.linalg.solve(gram, V @ q.mT)  # [B, r, N]
+            weighted_a, weighted_b = a * weights.unsqueeze(1), b * weights.unsqueeze(1)
+            grad = -weighted_a @ r - 2.0 * alpha * (weighted_a @ (q - b.mT @ V) + weighted_b @ r)
+            return grad.flatten(1)
+
 
 def build_energy(config: ModelConfig) -> Energy:
     """The energy network named by `config.energy`."""
