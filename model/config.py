@@ -204,28 +204,33 @@ def digits_conv_config(**changes: Any) -> ModelConfig:
     return _image_config("digits-conv", (1, 8, 8), **{**defaults, **changes})
 
 
-def digits_subspace_config(**changes: Any) -> ModelConfig:
-    """8×8 digits, the subspace energy (model/energy.py): the training split's Gaussian prior, meta-learned, with
-    r = 16 writable whitened directions made flat: V: 16×64 = 1024 floats, the size of 16 images.
+def subspace_config(name: str, input_shape: tuple[int, int, int], rank: int, **changes: Any) -> ModelConfig:
+    """An image model with the subspace energy (model/energy.py): the training split's Gaussian prior,
+    meta-learned, with `rank` writable whitened directions made flat (V: rank×D floats, `rank` images' worth).
 
     Its write is a slow-converging subspace search (a set's weak whitened directions turn last), so it takes
-    more, cheaper steps than the FC model's: T = 16 write steps of r·D·N products each and K = 10 read steps, at
-    rates near what a probe learned (write 0.0025·N^κ, read 0.01, momentum 0.8)."""
+    more, cheaper steps than the FC model's: T = 16 write steps of r·D·N products each, one rate per step scaled
+    by N^κ, starting at 0.16 / D (the digits probe's 0.0025: a step's θ-gradient grows with ‖z‖² ≈ D)."""
+    dim = math.prod(input_shape)
     defaults: dict[str, Any] = dict(
         energy="subspace",
-        writable_hidden=16,
+        writable_hidden=rank,
         write_steps=16,
-        read_steps=10,
         per_parameter_write_lr=False,
         count_scaled_write_lr=True,
-        init_write_lr=0.0025,
+        init_write_lr=0.16 / dim,
         init_write_lr_count_exponent=0.0,
-        init_read_lr=0.01,
-        init_momentum=0.8,
         init_alpha=1e-4,
         init_beta=1e-3,
     )
-    return _image_config("digits-subspace", (1, 8, 8), **{**defaults, **changes})
+    return _image_config(name, input_shape, **{**defaults, **changes})
+
+
+def digits_subspace_config(**changes: Any) -> ModelConfig:
+    """8×8 digits, the subspace energy with r = 16: V: 16×64 = 1024 floats, the size of 16 images; K = 10 read
+    steps at rates near what a probe learned (read 0.01, momentum 0.8)."""
+    defaults: dict[str, Any] = dict(read_steps=10, init_read_lr=0.01, init_momentum=0.8)
+    return subspace_config("digits-subspace", (1, 8, 8), 16, **{**defaults, **changes})
 
 
 def patches16_config(**changes: Any) -> ModelConfig:
@@ -244,6 +249,23 @@ def images32_config(name: str, channels: int, energy: EnergyKind, writable_hidde
     if energy == "conv":
         defaults |= dict(kernel_size=5, stride=2, residual_blocks=0)
     return _image_config(name, (channels, 32, 32), **{**defaults, **changes})
+
+
+def glyphs32_subspace_config(rank: int, **changes: Any) -> ModelConfig:
+    """32×32 glyphs, the subspace energy with r = `rank` (V: r×1024 floats, the fc4 / fc16 presets' budgets less
+    their biases). The 16×16 block is 256 hidden pixels under a smooth, badly conditioned prior: projected
+    gradient reads of the closed-form memory need ~100 steps (30 learned steps left N = 64 at 0.10 against the
+    closed form's 0.068), so K = 100 at 0.002 (≈ 2 / the prior's largest precision), momentum 0.9. Writes are
+    easy here: at 0.016 · N (no meta-training) 16 steps give the closed form's answers (0 / 0 / 0.0675 at
+    N = 1 / 16 / 64 read exactly, against 0 / 0 / 0.067), at the default 0.16 / D · N⁰ they barely move."""
+    defaults: dict[str, Any] = dict(
+        read_steps=100,
+        init_read_lr=0.002,
+        init_momentum=0.9,
+        init_write_lr=0.016,
+        init_write_lr_count_exponent=1.0,
+    )
+    return subspace_config(f"glyphs32-subspace{rank}", (1, 32, 32), rank, **{**defaults, **changes})
 
 
 def tiny_conv_config(**changes: Any) -> ModelConfig:
@@ -276,4 +298,6 @@ PRESETS = {
         for data, channels in (("glyphs32", 1), ("photos32", 3))
         for kind, size, hidden in (("fc", "4", 4), ("fc", "16", 16), ("conv", "", 64))
     },
+    # The subspace energy at the same two sizes, glyphs only (photos32's S would be 3072² floats, 38 MB).
+    **{f"glyphs32-subspace{rank}": functools.partial(glyphs32_subspace_config, rank) for rank in (4, 16)},
 }

@@ -27,12 +27,16 @@ DATASETS: dict[str, Callable[[str, Path | None], Tensor]] = {
 }
 BUNDLED = ("digits", "digits16", "patches16", "patches32")
 # The data set each image preset of model.config is trained on by default.
-PRESET_DATASETS = {
-    "digits": "digits",
-    "digits-conv": "digits",
-    "digits-subspace": "digits",
-    "patches16": "patches16",
-} | {f"{name}-{kind}": name for name in ("glyphs32", "photos32") for kind in ("fc4", "fc16", "conv")}
+PRESET_DATASETS = (
+    {
+        "digits": "digits",
+        "digits-conv": "digits",
+        "digits-subspace": "digits",
+        "patches16": "patches16",
+    }
+    | {f"{name}-{kind}": name for name in ("glyphs32", "photos32") for kind in ("fc4", "fc16", "conv")}
+    | {f"glyphs32-subspace{rank}": "glyphs32" for rank in (4, 16)}
+)
 
 
 def _required(root: Path | None, name: str) -> Path:
