@@ -309,24 +309,25 @@ class SubspaceEnergy(Energy):
             self.mu.copy_(flat.mean(0))
             self.whitening.copy_(vectors @ torch.diag(values.rsqrt()) @ vectors.T)
 
-    def _whitened(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor]:
-        """z: [B, M, D] and its residual (I − Π_V) z: [B, M, D]."""
-        V = theta.view(-1, self.rank, self.dim)  # [B, r, D]
+    def _whitened(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """V: [B, r, D], G = V Vᵀ + εI: [B, r, r], z: [B, M, D], a = G⁻¹ V z: [B, r, M] (so Π_V z = Vᵀ a) and the
+        residual r = (I − Π_V) z: [B, M, D]."""
+        V = theta.view(-1, self.rank, self.dim)
         z = (x.flatten(2) - self.mu) @ self.whitening.T
-        gram = V @ V.mT + self.ridge * torch.eye(self.rank, dtype=V.dtype, device=V.device)  # [B, r, r]
-        coefficients = torch.linalg.solve(gram, V @ z.mT)  # (V Vᵀ + εI)⁻¹ V zᵀ: [B, r, M]
-        return z, z - coefficients.mT @ V
+        gram = V @ V.mT + self.ridge * torch.eye(self.rank, dtype=V.dtype, device=V.device)
+        coefficients = torch.linalg.solve(gram, V @ z.mT)
+        return V, gram, z, coefficients, z - coefficients.mT @ V
 
     def energy(self, x: Tensor, theta: Tensor) -> Tensor:
-        z, residual = self._whitened(x, theta)
+        *_, z, _, residual = self._whitened(x, theta)
         return 0.5 * (z * residual).sum(-1)  # [B, M]
 
     def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
-        z, residual = self._whitened(x, theta)
+        *_, z, _, residual = self._whitened(x, theta)
         return 0.5 * (z * residual).sum(-1), (residual @ self.whitening).view_as(x)
 
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
-        return (self._whitened(x, theta)[1] @ self.whitening).view_as(x)
+        return (self._whitened(x, theta)[-1] @ self.whitening).view_as(x)
 
     def write_loss_grad(
         self,
@@ -346,11 +347,7 @@ class SubspaceEnergy(Energy):
         if create_graph or product_dtype not in (None, X.dtype):
             return super().write_loss_grad(X, weights, theta, alpha, create_graph, product_dtype)
         with torch.no_grad():
-            V = theta.view(-1, self.rank, self.dim)  # [B, r, D]
-            z = (X.flatten(2) - self.mu) @ self.whitening.T  # [B, N, D]
-            gram = V @ V.mT + self.ridge * torch.eye(self.rank, dtype=V.dtype, device=V.device)
-            a = torch.linalg.solve(gram, V @ z.mT)  # [B, r, N]
-            r = z - a.mT @ V
+            V, gram, _, a, r = self._whitened(X, theta)
             q = (r @ self.whitening) @ self.whitening.T  # S Sᵀ r, as rows: [B, N, D]
             b = torch.linalg.solve(gram, V @ q.mT)  # [B, r, N]
             weighted_a, weighted_b = a * weights.unsqueeze(1), b * weights.unsqueeze(1)
