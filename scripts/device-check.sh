@@ -170,7 +170,7 @@ elif [ "$left" -ge 20 ]; then
         note "training glyphs32-subspace16 for $minutes min"
         step train $((left + TRAIN_TAIL_S)) "$PYTHON" -m ebmm.cli train --preset glyphs32-subspace16 --out "$STAGE/train" \
             --device "$DEVICE" --minutes "$minutes" --batch "$IMAGE_TRAIN_BATCH" --eval-every 500 --loss log-mse \
-            --count-distribution mixed --lr 3e-3
+            --count-distribution mixed --lr 3e-4
         rm -f "$STAGE/train/train_state.pt.tmp"
         step eval "$EVAL_S" "$PYTHON" -m ebmm.cli bench images --dataset glyphs32 --checkpoint "$STAGE/train" \
             --counts 1,16,64 --memories "$IMAGE_EVAL_MEMORIES" --device "$DEVICE" --json "$STAGE/images-glyphs32-subspace16.json"
