@@ -226,7 +226,7 @@ def test_free_reads_can_scale_each_entrys_step(tiny_config: ModelConfig) -> None
     with torch.no_grad():
         memory.log_free_read_entry_scale[:16] = -30.0  # these entries' steps scaled to ~0
     after, _ = memory.read(theta, Q)
-    moved = lambda x, entries: float((x - Q)[..., entries].abs().max())  # noqa: E731
+    moved = lambda x, entries: float((x - Q)[..., entries].abs().max().detach())  # noqa: E731
     assert moved(after, slice(0, 16)) < 1e-9 and moved(before, slice(0, 16)) > 1e-3
     assert moved(after, slice(16, 32)) > 1e-3  # the others still move
     known = torch.zeros_like(Q, dtype=torch.bool)
