@@ -300,14 +300,14 @@ class SubspaceEnergy(Energy):
         self.mu = nn.Parameter(torch.full((dim,), sum(config.value_range) / 2))
         self.whitening = nn.Parameter(torch.eye(dim))
 
-    def fit_prior(self, images: Tensor, ridge: float = 1e-3) -> None:
-        """μ and S start at the Gaussian of `images`: μ their mean, S = (Σ + ridge·I)^(−½)."""
-        flat = images.flatten(1).double()
-        covariance = torch.cov(flat.T) + ridge * torch.eye(flat.shape[1], dtype=torch.float64)
-        values, vectors = torch.linalg.eigh(covariance)
+    def fit_prior(self, images: Tensor) -> None:
+        """μ and S start at the Gaussian of `images` (the Gaussian-prior baseline's fit): μ their mean, S = P½."""
+        from model.baselines.images import GaussianPrior  # training only: serving never loads the baselines
+
+        prior = GaussianPrior(images)
         with torch.no_grad():
-            self.mu.copy_(flat.mean(0))
-            self.whitening.copy_(vectors @ torch.diag(values.rsqrt()) @ vectors.T)
+            self.mu.copy_(prior.mean)
+            self.whitening.copy_(prior.precision_root)
 
     def _whitened(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """V: [B, r, D], G = V Vᵀ + εI: [B, r, r], z: [B, M, D], a = G⁻¹ V z: [B, r, M] (so Π_V z = Vᵀ a) and the

@@ -35,7 +35,7 @@ errors = []
 for count in (1, 4, 16, 32, 64):
     X = source(64, count, generator)
     Q, known, scored = corrupt(domain, "occlude", X, generator)
-    z = (X.flatten(2).double() - prior.mean) @ memory.precision_root  # [B, N, D]
+    z = (X.flatten(2).double() - prior.mean) @ prior.precision_root  # [B, N, D]
     scale = count * z.pow(2).sum(-1).mean(1).view(-1, 1, 1)  # N times the set's mean ‖z‖²: [B, 1, 1]
     V = V_bar.expand(z.shape[0], -1, -1).clone()
     for _ in range(steps):
@@ -46,6 +46,6 @@ for count in (1, 4, 16, 32, 64):
     if not torch.isfinite(V).all():  # the steps diverged
         errors.append(float("nan"))
         continue
-    answer = memory.read(V @ memory.precision_root, Q, known)
+    answer = memory.read(V @ prior.precision_root, Q, known)
     errors.append(float(scored_mse(answer, X, scored).mean()))
 print(f"T = {steps}, rate {rate}, energy weight {energy_weight}: " + " / ".join(f"{e:.4f}" for e in errors))

@@ -27,6 +27,7 @@ Shapes: B memories, N stored and M query images of D = C·H·W values; known: [B
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import torch
@@ -120,6 +121,12 @@ class GaussianPrior:
         self.value_range = value_range
         self._solved: dict[bytes, tuple[Tensor, Tensor]] = {}  # visible-pixel mask -> (P_hh⁻¹, P_hh⁻¹ P_hv)
 
+    @functools.cached_property
+    def precision_root(self) -> Tensor:
+        """P½: [D, D], the symmetric square root of the precision: z = P½ (x − μ) are the whitened coordinates."""
+        values, vectors = torch.linalg.eigh(self.precision)
+        return vectors @ torch.diag(values.clamp_min(0.0).sqrt()) @ vectors.T
+
     def _solve(self, visible: Tensor) -> tuple[Tensor, Tensor]:
         key = visible.cpu().numpy().tobytes()
         if key not in self._solved:
@@ -164,15 +171,13 @@ class WhitenedProjection:
         """prior: the training split's Gaussian (its noise variance is the one queries without a known pixel are
         read for)."""
         self.prior, self.budget = prior, budget
-        values, vectors = torch.linalg.eigh(prior.precision)
-        self.precision_root = vectors @ torch.diag(values.clamp_min(0.0).sqrt()) @ vectors.T  # P½: [D, D]
 
     def write(self, X: Tensor) -> Tensor:
         """X: [B, N, *S] -> W: [B, r, D], the top-r whitened directions of the set mapped back (W = B P½)."""
-        whitened = (X.flatten(2).double() - self.prior.mean) @ self.precision_root  # [B, N, D]
+        whitened = (X.flatten(2).double() - self.prior.mean) @ self.prior.precision_root  # [B, N, D]
         rank = min(_images_in(self.budget, whitened.shape[-1]), *whitened.shape[1:])
         _, _, Vh = torch.linalg.svd(whitened, full_matrices=False)
-        return Vh[:, :rank] @ self.precision_root
+        return Vh[:, :rank] @ self.prior.precision_root
 
     def read(self, W: Tensor, Q: Tensor, known: Tensor) -> Tensor:
         """W: [B, r, D], Q and known: [B, M, *S] -> X̂: [B, M, *S]: the energy's minimum over the hidden pixels
