@@ -84,7 +84,8 @@ def train(
         str,
         typer.Option(
             help="Model preset: binary128, tiny, digits, digits-conv, digits-subspace, patches16, "
-            "glyphs32-fc4 / -fc16 / -conv, photos32-fc4 / -fc16 / -conv; or a learned baseline of Table 1: "
+            "glyphs32-fc4 / -fc16 / -conv / -spectral4 / -spectral16, photos32-fc4 / -fc16 / -conv / -spectral2 / "
+            "-spectral4; or a learned baseline of Table 1: "
             "memory-networks, mann, lstm, differentiable-plasticity (these train on the CPU)."
         ),
     ] = ("binary128"),

@@ -12,9 +12,11 @@ gradient descent with learned step sizes γ_k:
 
     y_k = x_k + ρ v_k,   v_{k+1} = ρ v_k − γ_k ∇ₓE(y_k; θ),   x_{k+1} = proj(x_k + v_{k+1}),
 
-from x₀ = the query. A query with nothing known (its entries may be wrong) can instead be read as rounds of
-erasure reads (`read_untrusted`): a FC energy depends on x only through the writable projections W x, so the
-part of a corruption in their null space costs nothing and a plain read cannot remove it.
+from x₀ = the query. An energy with its prior in spectral form (SpectralEnergy) reads in the prior's metric:
+v_{k+1} = ρ v_k − γ_k Σ ∇ₓE(y_k) on the free entries, with only the last x projected. A query with nothing
+known (its entries may be wrong) can instead be read as rounds of erasure reads (`read_untrusted`): a FC
+energy depends on x only through the writable projections W x, so the part of a corruption in their null
+space costs nothing and a plain read cannot remove it.
 
 All step sizes, α, β and the momentum ρ are learned in log / logit space. Both loops are batched over B memories.
 """
@@ -165,19 +167,25 @@ class EnergyMemory(nn.Module):
             momentum, read_lr = momentum.detach(), read_lr.detach()
             entry_scale = None if entry_scale is None else entry_scale.detach()
         free = None if known is None else (~known).to(Q.dtype)
+        in_prior_metric = self.energy.reads_in_prior_metric
         x, velocity = Q, torch.zeros_like(Q)
         if trace is not None:
             trace.rounds += 1
             trace.record(x, self.energy.energy(x, theta))
         for step in range(steps):
-            lookahead = self.project(x + momentum * velocity)
+            lookahead = x + momentum * velocity
+            lookahead = lookahead if in_prior_metric else self.project(lookahead)
             grad_x = self.energy.grad_x(lookahead, theta, create_graph=create_graph)
             if free is not None:
                 grad_x = grad_x * free
+            if in_prior_metric:
+                grad_x = self.energy.prior_covariance_product(grad_x)
+                grad_x = grad_x if free is None else grad_x * free
             if entry_scale is not None:
                 grad_x = grad_x * entry_scale
             velocity = momentum * velocity - read_lr[step] * grad_x
-            x = self.project(x + velocity)
+            x = x + velocity
+            x = x if in_prior_metric and step < steps - 1 else self.project(x)
             if known is not None:
                 x = torch.where(known, Q, x)
             if trace is not None:

@@ -181,7 +181,7 @@ class ModelPublic(BaseModel):
     """A served model, described by its newest version, with every version it still serves."""
 
     name: str
-    kind: str = Field(description="The energy network: 'fc', 'conv' or 'subspace'.")
+    kind: str = Field(description="The energy network: 'fc', 'conv', 'subspace' or 'spectral'.")
     domain: str = Field(description="'binary' (±1 entries) or 'continuous' (values in value_range).")
     input_shape: list[int]
     input_dim: int = Field(description="D: numbers per pattern (images flattened C, H, W).")

@@ -35,7 +35,8 @@ PRESET_DATASETS = (
         "patches16": "patches16",
     }
     | {f"{name}-{kind}": name for name in ("glyphs32", "photos32") for kind in ("fc4", "fc16", "conv")}
-    | {f"glyphs32-subspace{rank}": "glyphs32" for rank in (4, 16)}
+    | {f"glyphs32-spectral{size}": "glyphs32" for size in (4, 16)}
+    | {f"photos32-spectral{size}": "photos32" for size in (2, 4)}
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.config import ModelConfig, digits_subspace_config
+from model.config import ModelConfig, digits_subspace_config, spectral_config
 from model.memory import EnergyMemory, ReadTrace
 from model.tasks import random_binary_patterns
 
@@ -17,13 +17,14 @@ def _patterns(memory: EnergyMemory, batch: int, count: int) -> torch.Tensor:
     return torch.rand(batch, count, *config.input_shape, dtype=torch.float64)
 
 
-@pytest.fixture(params=["fc", "fc-count-scaled", "conv", "subspace"])
+@pytest.fixture(params=["fc", "fc-count-scaled", "conv", "subspace", "spectral"])
 def memory(request, tiny_config: ModelConfig, tiny_conv_config: ModelConfig) -> EnergyMemory:
     configs = {
         "fc": tiny_config,
         "fc-count-scaled": tiny_config.replace(count_scaled_write_lr=True, init_write_lr=0.2),
         "conv": tiny_conv_config,
         "subspace": digits_subspace_config(writable_hidden=4, write_steps=3, read_steps=3),
+        "spectral": spectral_config("tiny-spectral", (1, 8, 8), 16, 4, write_steps=3, read_steps=3),
     }
     return EnergyMemory(configs[request.param]).double()
 

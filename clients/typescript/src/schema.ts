@@ -305,7 +305,7 @@ export interface components {
             input_shape: number[];
             /**
              * Kind
-             * @description The energy network: 'fc', 'conv' or 'subspace'.
+             * @description The energy network: 'fc', 'conv', 'subspace' or 'spectral'.
              */
             kind: string;
             /** Max Patterns */

@@ -1,0 +1,139 @@
+"""The spectral energy: the subspace energy written in a separable prior's top whitened directions
+(model/energy.py, model/separable_basis.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.config import ModelConfig, spectral_config
+from model.energy import SpectralEnergy
+from model.memory import EnergyMemory
+from model.separable_basis import SeparableBasis
+
+SHAPE = (2, 6, 5)  # C, H, W: every axis of its own size
+DIM = 60
+
+
+def _images(count: int, seed: int = 3) -> torch.Tensor:
+    """[count, 2, 6, 5] in [0, 1]: smooth across rows and channels, plus a little pixel noise."""
+    generator = torch.Generator().manual_seed(seed)
+    smooth = torch.rand(count, 2, 1, 5, generator=generator) * torch.linspace(0.2, 1.0, 6).view(6, 1)
+    return (smooth + 0.1 * torch.rand(count, *SHAPE, generator=generator)).clamp(0.0, 1.0)
+
+
+@pytest.fixture
+def config() -> ModelConfig:
+    return spectral_config(
+        "tiny-spectral", SHAPE, basis=24, rank=6, read_steps=20, init_read_lr=0.01, init_momentum=0.9
+    )
+
+
+@pytest.fixture
+def energy(config: ModelConfig) -> SpectralEnergy:
+    torch.manual_seed(0)
+    energy = SpectralEnergy(config).double()
+    energy.fit_prior(_images(400))
+    return energy
+
+
+def test_the_separable_basis_is_orthonormal_and_ordered_by_training_variance() -> None:
+    basis = SeparableBasis(SHAPE).double()
+    centred = _images(400).flatten(1).double()
+    centred = centred - centred.mean(0)
+    variances = basis.fit(centred)
+    U = basis.to_coordinates(torch.eye(DIM, dtype=torch.float64)).T  # row j: direction j
+    torch.testing.assert_close(U @ U.T, torch.eye(DIM, dtype=torch.float64))
+    torch.testing.assert_close(basis.from_coordinates(torch.eye(DIM, dtype=torch.float64)), U)
+    torch.testing.assert_close(variances, (centred @ U.T).pow(2).sum(0) / 399 + 1e-3)
+    assert (variances.diff() <= 0).all() and variances[0] > 10 * variances[-1]
+
+
+def test_input_gradient_by_hand_equals_autograd(energy: SpectralEnergy) -> None:
+    x = torch.rand(2, 3, *SHAPE, dtype=torch.float64)
+    theta = torch.randn(2, energy.writable_numel, dtype=torch.float64)
+    leaf = x.clone().requires_grad_()
+    (auto,) = torch.autograd.grad(energy.energy(leaf, theta).sum(), leaf)
+    torch.testing.assert_close(energy.grad_x(x, theta, create_graph=False), auto)
+    e, grad = energy.energy_and_grad(x, theta, create_graph=False)
+    torch.testing.assert_close(e, energy.energy(x, theta))
+    torch.testing.assert_close(grad, auto)
+
+
+def test_write_gradient_by_hand_equals_autograd(energy: SpectralEnergy) -> None:
+    x = torch.rand(2, 5, *SHAPE, dtype=torch.float64)
+    weights = torch.tensor([[0.2] * 5, [0.5, 0.5, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    theta = torch.randn(2, energy.writable_numel, dtype=torch.float64)
+    alpha = torch.tensor(0.3, dtype=torch.float64)
+    by_hand = energy.write_loss_grad(x, weights, theta, alpha, create_graph=False)
+    leaf = theta.clone().requires_grad_()
+    autograd = super(SpectralEnergy, energy).write_loss_grad(x, weights, leaf, alpha, create_graph=True)
+    assert not by_hand.requires_grad and autograd.requires_grad
+    torch.testing.assert_close(by_hand, autograd.detach())
+    assert by_hand.abs().max() > 1e-2  # not trivially zero
+
+
+def test_with_nothing_written_the_energy_is_the_fitted_gaussian(energy: SpectralEnergy) -> None:
+    """θ = 0 flattens nothing: E = ½ dᵀ Σ⁻¹ d with Σ diagonal in the basis, holding the training variances;
+    the read's step direction is Σ g."""
+    flat = _images(400).flatten(1).double()
+    torch.testing.assert_close(energy.mu.detach(), flat.mean(0))
+    U = energy.basis.to_coordinates(torch.eye(DIM, dtype=torch.float64)).T
+    variances = ((flat - flat.mean(0)) @ U.T).pow(2).sum(0) / 399 + 1e-3
+    precision = U.T @ torch.diag(1.0 / variances) @ U
+    x = torch.rand(1, 4, *SHAPE, dtype=torch.float64)
+    d = x.flatten(2) - flat.mean(0)
+    theta = torch.zeros(1, energy.writable_numel, dtype=torch.float64)
+    torch.testing.assert_close(energy.energy(x, theta), 0.5 * ((d @ precision) * d).sum(-1))
+    step = energy.prior_covariance_product(x).flatten(2)
+    torch.testing.assert_close(step @ precision, x.flatten(2))
+
+
+def test_a_set_that_fits_the_rank_is_held_in_the_basis(config: ModelConfig) -> None:
+    """A write of N ≤ r images flattens their part in the basis: their energy falls most of the way (written
+    rows keep a finite norm, so not all) to that under a θ built to span it (large rows: fully flat), the
+    prior's cost of what lies outside the memory's k directions."""
+    torch.manual_seed(1)
+    memory = EnergyMemory(config).double()
+    energy = memory.energy
+    energy.fit_prior(_images(400))
+    X = _images(3, seed=4).unsqueeze(0).double()
+    coordinates = (energy.basis.to_coordinates(X.flatten(2)[0] - energy.mu) * energy.log_scale.exp())[:, :24]
+    padded = torch.cat([coordinates.detach(), torch.randn(3, 24, dtype=torch.float64)])
+    spanning = 1e3 * torch.linalg.qr(padded.T)[0].T.reshape(1, -1)
+    floor = energy.energy(X, spanning)
+    before = energy.energy(X, energy.theta_bar.expand(1, -1))
+    after = energy.energy(X, memory.write(X))
+    assert (after - floor < 0.1 * (before - floor)).all()
+
+
+def test_reads_reach_the_energys_minimum_over_the_hidden_pixels(config: ModelConfig) -> None:
+    """A read in the prior's metric (unprojected steps) ends at the closed-form minimum, clipped to the box."""
+    torch.manual_seed(2)
+    memory = EnergyMemory(config.replace(read_steps=300)).double()
+    energy = memory.energy
+    energy.fit_prior(_images(400))
+    X = _images(4, seed=5).unsqueeze(0).double()
+    theta = memory.write(X)
+    known = torch.ones_like(X, dtype=torch.bool)
+    known[..., 1:4, 1:4] = False
+    Q = X.masked_fill(~known, 0.5)
+    with torch.no_grad():
+        x_hat, _ = memory.read(theta, Q, known)
+        for i in range(4):
+            hidden = ~known[0, i].flatten()
+            point = Q[:, i : i + 1]
+            gradient = energy.grad_x(point, theta, False).flatten(1)
+            steps = point + torch.eye(DIM, dtype=torch.float64).view(DIM, 1, *SHAPE)
+            hessian = energy.grad_x(steps, theta.expand(DIM, -1), False).flatten(1) - gradient  # E is quadratic
+            minimum = Q[0, i].flatten().clone()
+            minimum[hidden] -= torch.linalg.solve(hessian[hidden][:, hidden], gradient[0, hidden])
+            torch.testing.assert_close(x_hat[0, i].flatten(), minimum.clamp(0.0, 1.0), atol=1e-4, rtol=0.0)
+    assert float((x_hat - X).pow(2).mean()) < float((Q - X).pow(2).mean()) / 2
+
+
+def test_the_spectral_energy_needs_its_ranks_in_order() -> None:
+    with pytest.raises(ValueError, match="r ≤ k ≤ D"):
+        SpectralEnergy(spectral_config("bad", SHAPE, basis=4, rank=8))
+    with pytest.raises(ValueError, match="shape"):
+        SpectralEnergy(spectral_config("flat", (60,), basis=8, rank=4))  # type: ignore[arg-type]
