@@ -257,8 +257,8 @@ def images32_config(name: str, channels: int, energy: EnergyKind, writable_hidde
 def spectral_config(name: str, input_shape: tuple[int, int, int], basis: int, rank: int, **changes: Any) -> ModelConfig:
     """An image model with the spectral energy (model/energy.py): the training split's Gaussian in a separable
     basis, with `rank` writable directions in its top `basis` whitened ones made flat (W: rank×basis floats).
-    Writes as the subspace energy's, T = 16 steps at 0.016 · N (at 0.05 N = 64 reads the same, at 0.15 worse:
-    0.0186 against 0.0156 on 32×32 glyphs); reads step along the prior's covariance."""
+    Writes as the subspace energy's, T = 16 steps at 0.016 · N (probed on 32×32 glyphs with a dense prior: at
+    0.05 N = 64 reads the same, at 0.15 worse, 0.0186 against 0.0156); reads step along the prior's covariance."""
     defaults: dict[str, Any] = dict(
         energy="spectral", basis_rank=basis, init_write_lr=0.016, init_write_lr_count_exponent=1.0
     )
@@ -268,7 +268,8 @@ def spectral_config(name: str, input_shape: tuple[int, int, int], basis: int, ra
 def glyphs32_spectral_config(size: int, **changes: Any) -> ModelConfig:
     """32×32 glyphs, the spectral energy at `size` images' worth of floats: 4 -> 32 directions in the top 128
     (4,096 floats), 16 -> 64 in the top 256 (16,384: a set of 64 fits whole). K = 20 read steps at 0.1 with
-    momentum 0.8 reach the closed-form minimum (block MSE 0.0166 against 0.0167 at N = 64; at 0.3 they diverge)."""
+    momentum 0.8 reach the closed-form minimum (probed with a dense prior: block MSE 0.0166 against 0.0167 at
+    N = 64; at 0.3 they diverge)."""
     basis, rank = {4: (128, 32), 16: (256, 64)}[size]
     defaults: dict[str, Any] = dict(read_steps=20, init_read_lr=0.1, init_momentum=0.8)
     return spectral_config(f"glyphs32-spectral{size}", (1, 32, 32), basis, rank, **{**defaults, **changes})

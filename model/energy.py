@@ -68,7 +68,12 @@ class Energy(nn.Module):
 
     def fit_prior(self, images: Tensor) -> None:
         """Start the meta-learned parameters from a training split's statistics (images: [P, *S]). Only energies
-        whose prior has a closed-form fit do (SubspaceEnergy); the others keep their fixed initial values."""
+        whose prior has a closed-form fit do (SubspaceEnergy, SpectralEnergy); the others keep their fixed
+        initial values."""
+
+    def prior_covariance_product(self, g: Tensor) -> Tensor:
+        """Σ g: [B, M, *S], the read's step direction for an energy that `reads_in_prior_metric`."""
+        raise NotImplementedError(f"{type(self).__name__} does not read in a prior's metric")
 
     @property
     def writable_numel(self) -> int:
