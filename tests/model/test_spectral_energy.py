@@ -10,6 +10,7 @@ from model.config import ModelConfig, spectral_config
 from model.energy import SpectralEnergy
 from model.memory import EnergyMemory
 from model.separable_basis import SeparableBasis
+from tests.model.by_hand import assert_input_gradient_equals_autograd, assert_write_gradient_equals_autograd
 
 SHAPE = (2, 6, 5)  # C, H, W: every axis of its own size
 DIM = 60
@@ -50,27 +51,11 @@ def test_the_separable_basis_is_orthonormal_and_ordered_by_training_variance() -
 
 
 def test_input_gradient_by_hand_equals_autograd(energy: SpectralEnergy) -> None:
-    x = torch.rand(2, 3, *SHAPE, dtype=torch.float64)
-    theta = torch.randn(2, energy.writable_numel, dtype=torch.float64)
-    leaf = x.clone().requires_grad_()
-    (auto,) = torch.autograd.grad(energy.energy(leaf, theta).sum(), leaf)
-    torch.testing.assert_close(energy.grad_x(x, theta, create_graph=False), auto)
-    e, grad = energy.energy_and_grad(x, theta, create_graph=False)
-    torch.testing.assert_close(e, energy.energy(x, theta))
-    torch.testing.assert_close(grad, auto)
+    assert_input_gradient_equals_autograd(energy, SHAPE)
 
 
 def test_write_gradient_by_hand_equals_autograd(energy: SpectralEnergy) -> None:
-    x = torch.rand(2, 5, *SHAPE, dtype=torch.float64)
-    weights = torch.tensor([[0.2] * 5, [0.5, 0.5, 0.0, 0.0, 0.0]], dtype=torch.float64)
-    theta = torch.randn(2, energy.writable_numel, dtype=torch.float64)
-    alpha = torch.tensor(0.3, dtype=torch.float64)
-    by_hand = energy.write_loss_grad(x, weights, theta, alpha, create_graph=False)
-    leaf = theta.clone().requires_grad_()
-    autograd = super(SpectralEnergy, energy).write_loss_grad(x, weights, leaf, alpha, create_graph=True)
-    assert not by_hand.requires_grad and autograd.requires_grad
-    torch.testing.assert_close(by_hand, autograd.detach())
-    assert by_hand.abs().max() > 1e-2  # not trivially zero
+    assert_write_gradient_equals_autograd(energy, SHAPE)
 
 
 def test_with_nothing_written_the_energy_is_the_fitted_gaussian(energy: SpectralEnergy) -> None:

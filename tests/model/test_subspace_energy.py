@@ -10,6 +10,7 @@ from model.data.sampler import image_source
 from model.energy import SubspaceEnergy
 from model.memory import EnergyMemory
 from model.training import MetaTrainer, TrainSettings
+from tests.model.by_hand import assert_input_gradient_equals_autograd, assert_write_gradient_equals_autograd
 
 
 @pytest.fixture
@@ -35,31 +36,14 @@ def _spanning(energy: SubspaceEnergy, X: torch.Tensor) -> torch.Tensor:
 def test_input_gradient_by_hand_equals_autograd(energy: SubspaceEnergy) -> None:
     with torch.no_grad():
         energy.whitening.add_(0.3 * torch.randn_like(energy.whitening))  # not symmetric, as meta-training leaves it
-    x = torch.rand(2, 3, 1, 8, 8, dtype=torch.float64)
-    theta = torch.randn(2, energy.writable_numel, dtype=torch.float64)
-    leaf = x.clone().requires_grad_()
-    (auto,) = torch.autograd.grad(energy.energy(leaf, theta).sum(), leaf)
-    torch.testing.assert_close(energy.grad_x(x, theta, create_graph=False), auto)
-    e, grad = energy.energy_and_grad(x, theta, create_graph=False)
-    torch.testing.assert_close(e, energy.energy(x, theta))
-    torch.testing.assert_close(grad, auto)
+    assert_input_gradient_equals_autograd(energy, (1, 8, 8))
 
 
 def test_write_gradient_by_hand_equals_autograd(energy: SubspaceEnergy) -> None:
-    """The serving write's θ-gradient of Σ w_i [E(x_i) + α‖∇ₓE(x_i)‖²], written out by hand, equals autograd's
-    (with a whitening that is not symmetric, as meta-training leaves it)."""
+    """With a whitening that is not symmetric, as meta-training leaves it."""
     with torch.no_grad():
         energy.whitening.add_(0.3 * torch.randn_like(energy.whitening))
-    x = torch.rand(2, 5, 1, 8, 8, dtype=torch.float64)
-    weights = torch.tensor([[0.2] * 5, [0.5, 0.5, 0.0, 0.0, 0.0]], dtype=torch.float64)
-    theta = torch.randn(2, energy.writable_numel, dtype=torch.float64)
-    alpha = torch.tensor(0.3, dtype=torch.float64)
-    by_hand = energy.write_loss_grad(x, weights, theta, alpha, create_graph=False)
-    leaf = theta.clone().requires_grad_()
-    autograd = super(SubspaceEnergy, energy).write_loss_grad(x, weights, leaf, alpha, create_graph=True)
-    assert not by_hand.requires_grad and autograd.requires_grad
-    torch.testing.assert_close(by_hand, autograd.detach())
-    assert by_hand.abs().max() > 1e-2  # not trivially zero
+    assert_write_gradient_equals_autograd(energy, (1, 8, 8))
 
 
 def test_patterns_in_the_written_span_are_minima(energy: SubspaceEnergy) -> None:
