@@ -45,8 +45,9 @@ class SeparableBasis(nn.Module):
         return self._transform(d)[..., self.order]
 
     def from_coordinates(self, p: Tensor) -> Tensor:
-        """p: [..., D] (ordered) -> Uᵀ p = Σ_j p_j u_j: [..., D]."""
-        unordered = p[..., torch.argsort(self.order)].reshape(*p.shape[:-1], *self.shape)
+        """p: [..., D] (ordered) -> Uᵀ p = Σ_j p_j u_j: [..., D]. Coordinate j goes back to slot order[j] by a
+        scatter (a read calls this twice a step; argsorting `order` each time cost more than the transform)."""
+        unordered = torch.zeros_like(p).index_copy(-1, self.order, p).reshape(*p.shape[:-1], *self.shape)
         return _per_axis(unordered, self.channels.T, self.rows.T, self.columns.T).flatten(-3)
 
     def fit(self, centred: Tensor) -> Tensor:
