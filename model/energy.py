@@ -294,22 +294,45 @@ def _flattened(V: Tensor, z: Tensor, ridge: float) -> tuple[Tensor, Tensor, Tens
     return gram, coefficients, z - coefficients.mT @ V
 
 
-def _row_space_write_grad(
-    V: Tensor, gram: Tensor, a: Tensor, r: Tensor, q: Tensor, weights: Tensor, alpha: Tensor
-) -> Tensor:
-    """The writing loss's θ-gradient for an energy ½ zᵀ (I − Π_V) z + (terms free of V) whose ∇ₓE is Sᵀ r
-    for a fixed linear S, from `_flattened`'s G, a and r = (I − Π_V) z, with q = S Sᵀ r and b = G⁻¹ V q:
+class RowSpaceEnergy(Energy):
+    """An energy ½ zᵀ (I − Π_V) z + (terms free of V) in coordinates z = S (x − μ) of a fixed linear S, with
+    Π_V = Vᵀ (V Vᵀ + εI)⁻¹ V the projection onto the writable V's row space (`_flattened`): the subspace and
+    spectral energies. Its ∇ₓE is Sᵀ (I − Π_V) z plus V-free terms, written out by hand, and so is the serving
+    write's θ-gradient (`write_loss_grad`)."""
 
-        ∂E/∂V = −a rᵀ,   ∂‖∇ₓE‖²/∂V = −2 [ a (q − Vᵀ b)ᵀ + b rᵀ ],
+    input_gradient_by_hand = True
 
-    summed over the set with weights w: [B, N] -> [B, r·k]."""
-    b = torch.linalg.solve(gram, V @ q.mT)  # [B, r, N]
-    weighted_a, weighted_b = a * weights.unsqueeze(1), b * weights.unsqueeze(1)
-    grad = -weighted_a @ r - 2.0 * alpha * (weighted_a @ (q - b.mT @ V) + weighted_b @ r)
-    return grad.flatten(1)
+    def _write_terms(self, X: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """X: [B, N, *S] -> V: [B, r, k], `_flattened`'s G, a and r = (I − Π_V) z, and q = S Sᵀ r: [B, N, k]."""
+        raise NotImplementedError
+
+    def write_loss_grad(
+        self,
+        X: Tensor,
+        weights: Tensor,
+        theta: Tensor,
+        alpha: Tensor,
+        create_graph: bool,
+        product_dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        """The writing loss's data gradient (see Energy). For serving (not `create_graph`) written out by hand
+        from `_write_terms`' V, G, a, r and q, with b = G⁻¹ V q:
+
+            ∂E/∂V = −a rᵀ,   ∂‖∇ₓE‖²/∂V = −2 [ a (q − Vᵀ b)ᵀ + b rᵀ ],
+
+        summed over the set with weights w: [B, N] -> [B, r·k]. Meta-training keeps autograd (the same value,
+        differentiable)."""
+        if create_graph or product_dtype not in (None, X.dtype):
+            return super().write_loss_grad(X, weights, theta, alpha, create_graph, product_dtype)
+        with torch.no_grad():
+            V, gram, a, r, q = self._write_terms(X, theta)
+            b = torch.linalg.solve(gram, V @ q.mT)  # [B, r, N]
+            weighted_a, weighted_b = a * weights.unsqueeze(1), b * weights.unsqueeze(1)
+            grad = -weighted_a @ r - 2.0 * alpha * (weighted_a @ (q - b.mT @ V) + weighted_b @ r)
+            return grad.flatten(1)
 
 
-class SubspaceEnergy(Energy):
+class SubspaceEnergy(RowSpaceEnergy):
     """A Gaussian prior whose stored directions are made flat:  E(x) = ½ zᵀ (I − Π_V) z,  z = S (x − μ).
 
     z are the prior's whitened coordinates (meta-learned S: [D, D] and μ: [D], started at the training split's
@@ -322,7 +345,6 @@ class SubspaceEnergy(Energy):
     """
 
     ridge = 1e-6  # ε, relative to V's scale (θ̄'s rows are unit vectors)
-    input_gradient_by_hand = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -358,26 +380,12 @@ class SubspaceEnergy(Energy):
     def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
         return (self._whitened(x, theta)[-1] @ self.whitening).view_as(x)
 
-    def write_loss_grad(
-        self,
-        X: Tensor,
-        weights: Tensor,
-        theta: Tensor,
-        alpha: Tensor,
-        create_graph: bool,
-        product_dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        """The writing loss's data gradient (see Energy); for serving (not `create_graph`) written out by hand
-        (`_row_space_write_grad`, q = S Sᵀ r). Meta-training keeps autograd (the same value, differentiable)."""
-        if create_graph or product_dtype not in (None, X.dtype):
-            return super().write_loss_grad(X, weights, theta, alpha, create_graph, product_dtype)
-        with torch.no_grad():
-            V, _, gram, a, r = self._whitened(X, theta)
-            q = (r @ self.whitening) @ self.whitening.T  # S Sᵀ r, as rows: [B, N, D]
-            return _row_space_write_grad(V, gram, a, r, q, weights, alpha)
+    def _write_terms(self, X: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        V, _, gram, a, r = self._whitened(X, theta)
+        return V, gram, a, r, (r @ self.whitening) @ self.whitening.T  # q = S Sᵀ r, as rows: [B, N, D]
 
 
-class SpectralEnergy(Energy):
+class SpectralEnergy(RowSpaceEnergy):
     """The subspace energy in the prior's spectral basis: stored directions are written in the k strongest
     whitened directions of the data set only, so a budget of P floats holds r = P / k of them instead of P / D.
 
@@ -405,7 +413,6 @@ class SpectralEnergy(Energy):
     """
 
     ridge = 0.03  # ε: see the class docstring
-    input_gradient_by_hand = True
     reads_in_prior_metric = True
 
     def __init__(self, config: ModelConfig) -> None:
@@ -437,41 +444,35 @@ class SpectralEnergy(Energy):
         gram, coefficients, residual = _flattened(W, a, self.ridge)
         return W, gram, coefficients, residual, a, rest
 
-    def energy(self, x: Tensor, theta: Tensor) -> Tensor:
-        *_, residual, a, rest = self._terms(x, theta)
-        return 0.5 * (rest.pow(2).sum(-1) + (a * residual).sum(-1))  # [B, M]
+    def _energy_of(self, residual: Tensor, a: Tensor, rest: Tensor) -> Tensor:
+        """E: [B, M] from `_terms`' (I − Π_W) a, a and c[k:]."""
+        return 0.5 * (rest.pow(2).sum(-1) + (a * residual).sum(-1))
 
-    def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
-        """∇ₓE = Uᵀ (s ⊙ [(I − Π_W) a, c[k:]])."""
-        *_, residual, _, rest = self._terms(x, theta)
+    def _grad_of(self, residual: Tensor, rest: Tensor, x: Tensor) -> Tensor:
+        """∇ₓE = Uᵀ (s ⊙ [(I − Π_W) a, c[k:]]), shaped like x."""
         return self.basis.from_coordinates(torch.cat([residual, rest], -1) * self.log_scale.exp()).view_as(x)
 
+    def energy(self, x: Tensor, theta: Tensor) -> Tensor:
+        *_, residual, a, rest = self._terms(x, theta)
+        return self._energy_of(residual, a, rest)
+
+    def grad_x(self, x: Tensor, theta: Tensor, create_graph: bool) -> Tensor:
+        *_, residual, _, rest = self._terms(x, theta)
+        return self._grad_of(residual, rest, x)
+
     def energy_and_grad(self, x: Tensor, theta: Tensor, create_graph: bool) -> tuple[Tensor, Tensor]:
-        return self.energy(x, theta), self.grad_x(x, theta, create_graph)
+        *_, residual, a, rest = self._terms(x, theta)
+        return self._energy_of(residual, a, rest), self._grad_of(residual, rest, x)
 
     def prior_covariance_product(self, g: Tensor) -> Tensor:
         """Σ g = Uᵀ (s⁻² ⊙ U g): [B, M, *S] -> [B, M, *S], the read's step direction."""
         p = self.basis.to_coordinates(g.flatten(2))
         return self.basis.from_coordinates(p * self.log_scale.mul(-2).exp()).view_as(g)
 
-    def write_loss_grad(
-        self,
-        X: Tensor,
-        weights: Tensor,
-        theta: Tensor,
-        alpha: Tensor,
-        create_graph: bool,
-        product_dtype: torch.dtype | None = None,
-    ) -> Tensor:
-        """The writing loss's data gradient (see Energy); for serving (not `create_graph`) written out by hand:
-        only the memory's term depends on W, with S = diag(s[:k]) on a (`_row_space_write_grad`, q = s² ⊙ r).
-        Meta-training keeps autograd (the same value, differentiable)."""
-        if create_graph or product_dtype not in (None, X.dtype):
-            return super().write_loss_grad(X, weights, theta, alpha, create_graph, product_dtype)
-        with torch.no_grad():
-            W, gram, a, r, *_ = self._terms(X, theta)
-            q = r * self.log_scale[: self.basis_rank].mul(2).exp()
-            return _row_space_write_grad(W, gram, a, r, q, weights, alpha)
+    def _write_terms(self, X: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Only the memory's term depends on W, with S = diag(s[:k]) on a: q = s[:k]² ⊙ r."""
+        W, gram, a, r, *_ = self._terms(X, theta)
+        return W, gram, a, r, r * self.log_scale[: self.basis_rank].mul(2).exp()
 
 
 def build_energy(config: ModelConfig) -> Energy:
