@@ -84,8 +84,8 @@ def train(
         str,
         typer.Option(
             help="Model preset: binary128, tiny, digits, digits-conv, digits-subspace, patches16, "
-            "glyphs32-fc4 / -fc16 / -conv / -spectral4 / -spectral16, photos32-fc4 / -fc16 / -conv / -spectral2 / "
-            "-spectral4; or a learned baseline of Table 1: "
+            "glyphs32-fc4 / -fc16 / -spectral4 / -spectral16 / -conv, photos32-fc2 / -fc4 / -spectral2 / -spectral4 "
+            "/ -conv; or a learned baseline of Table 1: "
             "memory-networks, mann, lstm, differentiable-plasticity (these train on the CPU)."
         ),
     ] = ("binary128"),
@@ -101,6 +101,9 @@ def train(
     ] = "uniform",
     max_patterns: Annotated[int | None, typer.Option(help="Default: the preset's max_patterns.")] = None,
     lr: float = 3e-3,
+    rule_lr: Annotated[
+        float, typer.Option(help="Learning rate of the rules' step sizes, momentum, α, β, κ (default: --lr).")
+    ] = 0.0,
     lr_schedule: Annotated[str, typer.Option(help="constant or cosine")] = "cosine",
     loss: Annotated[str, typer.Option(help="Meta-loss: mse, or log-mse (weighs every N alike).")] = "mse",
     train_only: Annotated[
@@ -147,6 +150,7 @@ def train(
         count_distribution=count_distribution,
         max_patterns=max_patterns or config.max_patterns,
         lr=lr,
+        rule_lr=rule_lr,
         lr_schedule=lr_schedule,
         loss=loss,
         train_only=tuple(train_only.split(",")) if train_only else (),

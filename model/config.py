@@ -27,8 +27,13 @@ class ModelConfig:
     # FC: width of the writable layer W·x + b.  Conv: number of writable filters.  Subspace and spectral:
     # writable directions r.
     writable_hidden: int = 64
-    # Spectral only: the k strongest directions of the prior the writable ones live in (W: r×k).
+    # Spectral: the k strongest directions of the prior the writable ones live in (W: r×k). FC with
+    # spectral_prior: the k whitened coordinates its writable layer reads (W: H×k).
     basis_rank: int = 0
+    # FC only: the spectral energy's prior (the training split's Gaussian in a separable basis, fitted by
+    # `ebmm train`) as the prior term, its top `basis_rank` whitened coordinates as the writable layer's input,
+    # and reads in its metric; needs meta_hidden = 2 × writable_hidden (FCEnergy._init_paired_wells).
+    spectral_prior: bool = False
     # Width of the meta-learned (shared) layer on top; a wide one is what lets few writable floats store much.
     meta_hidden: int = 512
     # Conv only: writable kernel size, stride, and the number of shared residual blocks.
@@ -242,16 +247,60 @@ def patches16_config(**changes: Any) -> ModelConfig:
     return _image_config("patches16", (3, 16, 16), **{"writable_hidden": 16, **changes})
 
 
-def images32_config(name: str, channels: int, energy: EnergyKind, writable_hidden: int, **changes: Any) -> ModelConfig:
-    """A preset at the paper's image scale: 32×32 images of `channels` channels, a 16×16 block occluded, up to
-    64 per memory, with the rank-128 Gaussian-prior term that made the digits models beat the classical
-    memories. FC: writable W: H×D + b: H (D = 1024·C), so H is the number of images' worth of floats held.
-    Conv: H writable 5×5 filters (stride 2) + biases, no shared residual block (its CPU cost)."""
-    defaults: dict[str, Any] = dict(energy=energy, writable_hidden=writable_hidden, quadratic_energy=True)
+def images32_conv_config(name: str, channels: int, **changes: Any) -> ModelConfig:
+    """The conv energy at the paper's image scale: 32×32 images of `channels` channels, a 16×16 block occluded,
+    up to 64 per memory; 64 writable 5×5 filters (stride 2) + biases, no shared residual block (its CPU cost),
+    with the rank-128 Gaussian-prior term that made the digits models beat the classical memories."""
+    defaults: dict[str, Any] = dict(
+        energy="conv", writable_hidden=64, kernel_size=5, stride=2, residual_blocks=0, quadratic_energy=True
+    )
     defaults["quadratic_rank"] = 128
-    if energy == "conv":
-        defaults |= dict(kernel_size=5, stride=2, residual_blocks=0)
     return _image_config(name, (channels, 32, 32), **{**defaults, **changes})
+
+
+def spectral_fc_config(
+    name: str, input_shape: tuple[int, int, int], basis: int, hidden: int, **changes: Any
+) -> ModelConfig:
+    """An image model with the paper's FC energy on the spectral prior (`spectral_prior`): W: `hidden` × `basis`
+    over the prior's top `basis` whitened coordinates, so it holds (hidden · basis + hidden) / D images' worth of
+    floats, as the spectral energy's W of the same shape does. The shared layers start as paired wells
+    (FCEnergy._init_paired_wells). Writes: T = 16 steps, one rate per step scaled by N^κ, starting at
+    0.13 / k² and κ = 0.5 (a write step grows a row by η κ_fc ‖a‖² / 2 ≈ η k², κ_fc = 2k, ‖a‖² ≈ k; on 32×32
+    glyphs, untrained, κ = 1 overshot every N > 1, 0.25 against the prior's 0.10), α = 0.03."""
+    defaults: dict[str, Any] = dict(
+        energy="fc",
+        spectral_prior=True,
+        basis_rank=basis,
+        writable_hidden=hidden,
+        meta_hidden=2 * hidden,
+        write_steps=16,
+        per_parameter_write_lr=False,
+        count_scaled_write_lr=True,
+        init_write_lr=0.13 / basis**2,
+        init_write_lr_count_exponent=0.5,
+        init_alpha=3e-2,
+        init_beta=1e-3,
+    )
+    return _image_config(name, input_shape, **{**defaults, **changes})
+
+
+def glyphs32_fc_config(size: int, **changes: Any) -> ModelConfig:
+    """32×32 glyphs, the FC energy at `size` images' worth of floats: 4 -> H = 32 over the top k = 128
+    coordinates (4,128 floats), 16 -> H = 64 over the top 256 (16,448); the spectral presets' shapes. K = 20 read
+    steps at 0.1, momentum 0.8, as the spectral glyph models'."""
+    basis, hidden = {4: (128, 32), 16: (256, 64)}[size]
+    defaults: dict[str, Any] = dict(read_steps=20, init_read_lr=0.1, init_momentum=0.8)
+    return spectral_fc_config(f"glyphs32-fc{size}", (1, 32, 32), basis, hidden, **{**defaults, **changes})
+
+
+def photos32_fc_config(size: int, **changes: Any) -> ModelConfig:
+    """32×32 colour photographs, the FC energy at `size` images' worth of floats: 2 -> H = 12 over the top
+    k = 512 coordinates (6,156 floats), 4 -> H = 16 over the top 768 (12,304); the spectral presets' shapes.
+    K = 50 read steps at 0.0015, momentum 0.97 (untrained, 12,304 floats, 8 memories, N = 1 / 64: as the
+    spectral photo models' 100 at 0.001, 0.0016 / 0.0027; 30 at 0.001 stop short, 0.0026 / 0.0033)."""
+    basis, hidden = {2: (512, 12), 4: (768, 16)}[size]
+    defaults: dict[str, Any] = dict(read_steps=50, init_read_lr=0.0015, init_momentum=0.97)
+    return spectral_fc_config(f"photos32-fc{size}", (3, 32, 32), basis, hidden, **{**defaults, **changes})
 
 
 def spectral_config(name: str, input_shape: tuple[int, int, int], basis: int, rank: int, **changes: Any) -> ModelConfig:
@@ -313,12 +362,11 @@ PRESETS = {
     "digits-subspace": digits_subspace_config,
     "patches16": patches16_config,
     # The paper's image scale (32×32, 16×16 block, sets of 64): glyphs32 (1 channel) and photos32 (3 channels),
-    # FC at two memory sizes (4 and 16 images' worth of floats) and conv.
-    **{
-        f"{data}-{kind}{size}": functools.partial(images32_config, f"{data}-{kind}{size}", channels, kind, hidden)
-        for data, channels in (("glyphs32", 1), ("photos32", 3))
-        for kind, size, hidden in (("fc", "4", 4), ("fc", "16", 16), ("conv", "", 64))
-    },
+    # the FC energy on the spectral prior and the spectral energy at two memory sizes each, and conv.
+    "glyphs32-conv": functools.partial(images32_conv_config, "glyphs32-conv", 1),
+    "photos32-conv": functools.partial(images32_conv_config, "photos32-conv", 3),
+    **{f"glyphs32-fc{size}": functools.partial(glyphs32_fc_config, size) for size in (4, 16)},
+    **{f"photos32-fc{size}": functools.partial(photos32_fc_config, size) for size in (2, 4)},
     # The spectral energy at two sizes each.
     **{f"glyphs32-spectral{size}": functools.partial(glyphs32_spectral_config, size) for size in (4, 16)},
     **{f"photos32-spectral{size}": functools.partial(photos32_spectral_config, size) for size in (2, 4)},

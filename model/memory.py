@@ -12,11 +12,11 @@ gradient descent with learned step sizes γ_k:
 
     y_k = x_k + ρ v_k,   v_{k+1} = ρ v_k − γ_k ∇ₓE(y_k; θ),   x_{k+1} = proj(x_k + v_{k+1}),
 
-from x₀ = the query. An energy with its prior in spectral form (SpectralEnergy) reads in the prior's metric:
-v_{k+1} = ρ v_k − γ_k Σ ∇ₓE(y_k) on the free entries, with only the last x projected. A query with nothing
-known (its entries may be wrong) can instead be read as rounds of erasure reads (`read_untrusted`): a FC
-energy depends on x only through the writable projections W x, so the part of a corruption in their null
-space costs nothing and a plain read cannot remove it.
+from x₀ = the query. An energy with the spectral prior (SpectralEnergy; FCEnergy with `spectral_prior`) reads
+in its metric: v_{k+1} = ρ v_k − γ_k Σ ∇ₓE(y_k) on the free entries, with only the last x projected. A query
+with nothing known (its entries may be wrong) can instead be read as rounds of erasure reads
+(`read_untrusted`): a FC energy on the pixels depends on x only through the writable projections W x, so the
+part of a corruption in their null space costs nothing and a plain read cannot remove it.
 
 All step sizes, α, β and the momentum ρ are learned in log / logit space. Both loops are batched over B memories.
 """

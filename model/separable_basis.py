@@ -1,4 +1,4 @@
-"""The orthonormal basis the spectral energy's Gaussian prior is diagonal in (model/energy.py).
+"""The orthonormal basis the spectral prior's Gaussian is diagonal in (model/spectral_prior.py).
 
 Images [C, H, W] get the products of per-axis orthonormal bases (channels × rows × columns): direction
 (a, b, c) is the outer product of channel vector a, row vector b and column vector c, each axis's basis the

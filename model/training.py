@@ -64,6 +64,10 @@ class TrainSettings:
     min_patterns: int = 1
     max_patterns: int = 96
     lr: float = 3e-3
+    # The learning rate of the writing and reading rules' own parameters (step sizes, momentum, α, β, κ: all
+    # outside the energy network), following the same schedule; 0: lr. A model started near a working energy
+    # (the FC energy's paired wells) wants its network moved slowly and its rules at the usual pace.
+    rule_lr: float = 0.0
     lr_schedule: str = "cosine"  # "constant" or "cosine" (to lr_floor · lr at the last step)
     lr_floor: float = 0.05
     warmup_steps: int = 200
@@ -263,7 +267,7 @@ class MetaTrainer:
                     initial.energy.fit_prior(prior_images)
             self.memory = initial.to(self.device).train()
             self.elapsed = 0.0
-        self.optimizer = torch.optim.Adam(self.trained_parameters(), lr=settings.lr)
+        self.optimizer = torch.optim.Adam(self.parameter_groups(), lr=settings.lr)
         if state is not None:
             self.optimizer.load_state_dict(state["optimizer"])
         self.sampler = sampler or binary_sampler(self.memory.config, settings)
@@ -282,9 +286,24 @@ class MetaTrainer:
             raise ValueError(f"train_only names no parameter of the model: {unknown}")
         return [named[name] for name in self.settings.train_only]
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The trained parameters as Adam's groups, each with its `lr_scale` relative to the schedule: the energy
+        network's at 1, the rules' at rule_lr / lr (one group when rule_lr is 0)."""
+        trained = {id(p) for p in self.trained_parameters()}
+        named = [(name, p) for name, p in self.memory.named_parameters() if id(p) in trained]
+        if not self.settings.rule_lr:
+            return [{"params": [p for _, p in named], "lr_scale": 1.0}]
+        network = [p for name, p in named if name.startswith("energy.")]
+        rules = [p for name, p in named if not name.startswith("energy.")]
+        groups = [
+            {"params": network, "lr_scale": 1.0},
+            {"params": rules, "lr_scale": self.settings.rule_lr / self.settings.lr},
+        ]
+        return [group for group in groups if group["params"]]
+
     def train_step(self) -> tuple[float, float]:
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.settings, self.step)
+            group["lr"] = learning_rate(self.settings, self.step) * group["lr_scale"]
         X, mask = self.sampler(self.settings.batch, self.generator)
         family = self.domain.sample_training_family(self.generator)
         X, mask = X.to(self.device), mask.to(self.device)

@@ -25,22 +25,31 @@ from model.memory import EnergyMemory
 DEJAVU = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 
 
-@pytest.mark.parametrize(
-    ("preset", "budget"),
-    [
-        ("glyphs32-fc4", 4 * 1024 + 4),
-        ("glyphs32-fc16", 16 * 1024 + 16),
-        ("glyphs32-conv", 64 * 25 + 64),
-        ("photos32-fc4", 4 * 3072 + 4),
-        ("photos32-fc16", 16 * 3072 + 16),
-        ("photos32-conv", 64 * 75 + 64),
-    ],
-)
-def test_presets_at_the_papers_scale(preset: str, budget: int) -> None:
+@pytest.mark.parametrize(("preset", "budget"), [("glyphs32-conv", 64 * 25 + 64), ("photos32-conv", 64 * 75 + 64)])
+def test_conv_presets_at_the_papers_scale(preset: str, budget: int) -> None:
     config = PRESETS[preset]()
     assert EnergyMemory(config).writable_numel == budget and budget >= config.input_dim  # at least one image
     assert config.input_shape[1:] == (32, 32) and config.distortion_size == 16 and config.max_patterns == 64
     assert PRESET_DATASETS[preset] == preset.split("-")[0] and config.quadratic_energy
+
+
+@pytest.mark.parametrize(
+    ("preset", "budget"),
+    [
+        ("glyphs32-fc4", 32 * 128 + 32),
+        ("glyphs32-fc16", 64 * 256 + 64),
+        ("photos32-fc2", 12 * 512 + 12),
+        ("photos32-fc4", 16 * 768 + 16),
+    ],
+)
+def test_fc_presets_at_the_papers_scale(preset: str, budget: int) -> None:
+    """The FC energy on the spectral prior, at the spectral presets' shapes (W: H × k, plus H biases)."""
+    config = PRESETS[preset]()
+    memory = EnergyMemory(config)
+    assert memory.writable_numel == budget and config.energy == "fc" and config.spectral_prior
+    assert config.input_shape[1:] == (32, 32) and config.distortion_size == 16 and config.max_patterns == 64
+    assert PRESET_DATASETS[preset] == preset.split("-")[0]
+    assert budget == EnergyMemory(PRESETS[preset.replace("fc", "spectral")]()).writable_numel + config.writable_hidden
 
 
 @pytest.mark.parametrize(
@@ -63,7 +72,7 @@ def test_spectral_presets_at_the_papers_scale(preset: str, budget: int) -> None:
 @pytest.mark.parametrize(
     ("preset", "family", "flags"),
     [
-        ("glyphs32-fc4", "EBMM fc", ["--meta-hidden", "16", "--quadratic-rank", "4"]),
+        ("glyphs32-fc4", "EBMM fc", ["--writable-hidden", "4", "--meta-hidden", "8", "--read-steps", "3"]),
         ("glyphs32-spectral4", "EBMM spectral", ["--read-steps", "3"]),
     ],
 )
@@ -92,11 +101,21 @@ def test_train_and_bench_a_32px_preset(tmp_path: Path, preset: str, family: str,
 
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
-SPECTRAL_CHECKPOINTS = ["glyphs32-spectral4", "glyphs32-spectral16", "photos32-spectral2", "photos32-spectral4"]
+# Each shipped 32×32 checkpoint and the fraction of the best classical memory's block MSE at N = 64 it must stay
+# under on the test's 8 memories (bench, 64 memories: the spectral ones 0.19–0.58, the FC ones 0.73–0.83).
+SHIPPED_32PX = {
+    "glyphs32-spectral4": 0.8,
+    "glyphs32-spectral16": 0.8,
+    "photos32-spectral2": 0.8,
+    "photos32-spectral4": 0.8,
+    "glyphs32-fc4": 0.95,
+    "glyphs32-fc16": 0.95,
+    "photos32-fc2": 0.95,
+}
 
 
-@pytest.mark.parametrize("name", SPECTRAL_CHECKPOINTS)
-def test_shipped_32px_checkpoint_beats_every_classical_memory_at_its_floats(name: str) -> None:
+@pytest.mark.parametrize(("name", "margin"), SHIPPED_32PX.items())
+def test_shipped_32px_checkpoint_beats_every_classical_memory_at_its_floats(name: str, margin: float) -> None:
     """Issue #23's targets on 8 memories of 64 held-out images (held out by script / by photograph): block MSE
     below the whitened projection's, the projection network's and the budgeted modern Hopfield network's at
     the checkpoint's floats, and at N = 1 at most half of that at N = 64 (it answers from its memory)."""
@@ -113,5 +132,5 @@ def test_shipped_32px_checkpoint_beats_every_classical_memory_at_its_floats(name
     classical = [WhitenedProjection(GaussianPrior(train), floats), ProjectionHopfield(floats)]
     for memory in [*classical, BudgetedModernHopfield(floats, beta)]:
         error = float(scored_mse(memory.read(memory.write(X), Q, known), X, ~known).mean())
-        assert errors[64] < 0.8 * error, f"{name}: {errors[64]:.4f} vs {type(memory).__name__} {error:.4f}"
+        assert errors[64] < margin * error, f"{name}: {errors[64]:.4f} vs {type(memory).__name__} {error:.4f}"
     assert errors[1] <= 0.5 * errors[64], errors

@@ -11,16 +11,7 @@ from model.energy import SpectralEnergy
 from model.memory import EnergyMemory
 from model.separable_basis import SeparableBasis
 from tests.model.by_hand import assert_input_gradient_equals_autograd, assert_write_gradient_equals_autograd
-
-SHAPE = (2, 6, 5)  # C, H, W: every axis of its own size
-DIM = 60
-
-
-def _images(count: int, seed: int = 3) -> torch.Tensor:
-    """[count, 2, 6, 5] in [0, 1]: smooth across rows and channels, plus a little pixel noise."""
-    generator = torch.Generator().manual_seed(seed)
-    smooth = torch.rand(count, 2, 1, 5, generator=generator) * torch.linspace(0.2, 1.0, 6).view(6, 1)
-    return (smooth + 0.1 * torch.rand(count, *SHAPE, generator=generator)).clamp(0.0, 1.0)
+from tests.model.spectral_images import DIM, SHAPE, smooth_images
 
 
 @pytest.fixture
@@ -34,13 +25,13 @@ def config() -> ModelConfig:
 def energy(config: ModelConfig) -> SpectralEnergy:
     torch.manual_seed(0)
     energy = SpectralEnergy(config).double()
-    energy.fit_prior(_images(400))
+    energy.fit_prior(smooth_images(400))
     return energy
 
 
 def test_the_separable_basis_is_orthonormal_and_ordered_by_training_variance() -> None:
     basis = SeparableBasis(SHAPE).double()
-    centred = _images(400).flatten(1).double()
+    centred = smooth_images(400).flatten(1).double()
     centred = centred - centred.mean(0)
     variances = basis.fit(centred)
     U = basis.to_coordinates(torch.eye(DIM, dtype=torch.float64)).T  # row j: direction j
@@ -61,9 +52,9 @@ def test_write_gradient_by_hand_equals_autograd(energy: SpectralEnergy) -> None:
 def test_with_nothing_written_the_energy_is_the_fitted_gaussian(energy: SpectralEnergy) -> None:
     """θ = 0 flattens nothing: E = ½ dᵀ Σ⁻¹ d with Σ diagonal in the basis, holding the training variances;
     the read's step direction is Σ g."""
-    flat = _images(400).flatten(1).double()
-    torch.testing.assert_close(energy.mu.detach(), flat.mean(0))
-    U = energy.basis.to_coordinates(torch.eye(DIM, dtype=torch.float64)).T
+    flat = smooth_images(400).flatten(1).double()
+    torch.testing.assert_close(energy.prior.mu.detach(), flat.mean(0))
+    U = energy.prior.basis.to_coordinates(torch.eye(DIM, dtype=torch.float64)).T
     variances = ((flat - flat.mean(0)) @ U.T).pow(2).sum(0) / 399 + 1e-3
     precision = U.T @ torch.diag(1.0 / variances) @ U
     x = torch.rand(1, 4, *SHAPE, dtype=torch.float64)
@@ -81,9 +72,9 @@ def test_a_set_that_fits_the_rank_is_held_in_the_basis(config: ModelConfig) -> N
     torch.manual_seed(1)
     memory = EnergyMemory(config).double()
     energy = memory.energy
-    energy.fit_prior(_images(400))
-    X = _images(3, seed=4).unsqueeze(0).double()
-    coordinates = (energy.basis.to_coordinates(X.flatten(2)[0] - energy.mu) * energy.log_scale.exp())[:, :24]
+    energy.fit_prior(smooth_images(400))
+    X = smooth_images(3, seed=4).unsqueeze(0).double()
+    coordinates = energy.prior.coordinates(X)[0, :, :24]
     padded = torch.cat([coordinates.detach(), torch.randn(3, 24, dtype=torch.float64)])
     spanning = 1e3 * torch.linalg.qr(padded.T)[0].T.reshape(1, -1)
     floor = energy.energy(X, spanning)
@@ -97,8 +88,8 @@ def test_reads_reach_the_energys_minimum_over_the_hidden_pixels(config: ModelCon
     torch.manual_seed(2)
     memory = EnergyMemory(config.replace(read_steps=300)).double()
     energy = memory.energy
-    energy.fit_prior(_images(400))
-    X = _images(4, seed=5).unsqueeze(0).double()
+    energy.fit_prior(smooth_images(400))
+    X = smooth_images(4, seed=5).unsqueeze(0).double()
     theta = memory.write(X)
     known = torch.ones_like(X, dtype=torch.bool)
     known[..., 1:4, 1:4] = False

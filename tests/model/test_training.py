@@ -110,6 +110,22 @@ def test_train_only_changes_just_the_named_parameters(tmp_path: Path, tiny_confi
         MetaTrainer(config, dataclasses.replace(_settings(1), train_only=("nope",)), tmp_path)
 
 
+def test_rule_lr_moves_the_rules_at_their_own_rate(tmp_path: Path, tiny_config: ModelConfig) -> None:
+    """With rule_lr the rules' parameters (outside the energy) take Adam steps of rule_lr, the energy's of lr:
+    Adam's first step moves every parameter by about its learning rate."""
+    settings = dataclasses.replace(_settings(20), lr=1e-3, rule_lr=1e-1, warmup_steps=0, lr_schedule="constant")
+    trainer = MetaTrainer(tiny_config, settings, tmp_path)
+    before = {name: p.detach().clone() for name, p in trainer.memory.named_parameters()}
+    trainer.train_step()
+    moved = {name: float((p.detach() - before[name]).abs().max()) for name, p in trainer.memory.named_parameters()}
+    assert moved["log_read_lr"] == pytest.approx(0.1, rel=0.01) and moved["log_alpha"] == pytest.approx(0.1, rel=0.01)
+    assert moved["energy.A"] == pytest.approx(1e-3, rel=0.01) and moved["energy.theta_bar"] == pytest.approx(
+        1e-3, rel=0.01
+    )
+    one_rate = MetaTrainer(tiny_config, dataclasses.replace(settings, rule_lr=0.0), tmp_path / "one")
+    assert [group["lr_scale"] for group in one_rate.optimizer.param_groups] == [1.0]
+
+
 def test_run_config_builds_a_preset_or_grows_a_checkpoint(tmp_path: Path, tiny_config: ModelConfig) -> None:
     config, initial = run_config("tiny", None, {"write_steps": 3})
     assert initial is None and config.write_steps == 3 and config.name == "tiny"
