@@ -303,7 +303,8 @@ class MetaTrainer:
 
     def train_step(self) -> tuple[float, float]:
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.settings, self.step) * group["lr_scale"]
+            scale = group.get("lr_scale", 1.0)  # a state saved before rule_lr existed: one group, the schedule's
+            group["lr"] = learning_rate(self.settings, self.step) * scale
         X, mask = self.sampler(self.settings.batch, self.generator)
         family = self.domain.sample_training_family(self.generator)
         X, mask = X.to(self.device), mask.to(self.device)

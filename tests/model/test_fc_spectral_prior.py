@@ -11,7 +11,7 @@ from model.config import ModelConfig, spectral_fc_config
 from model.energy import FCEnergy
 from model.memory import EnergyMemory
 from tests.model.by_hand import assert_input_gradient_equals_autograd, assert_write_gradient_equals_autograd
-from tests.model.spectral_images import SHAPE, smooth_images
+from tests.model.spectral_images import SHAPE, fitted_energy, smooth_images
 
 BASIS, HIDDEN = 24, 6
 
@@ -25,10 +25,7 @@ def config() -> ModelConfig:
 
 @pytest.fixture
 def energy(config: ModelConfig) -> FCEnergy:
-    torch.manual_seed(0)
-    energy = FCEnergy(config).double()
-    energy.fit_prior(smooth_images(400))
-    return energy
+    return fitted_energy(FCEnergy, config)
 
 
 def test_input_gradient_by_hand_equals_autograd(energy: FCEnergy) -> None:

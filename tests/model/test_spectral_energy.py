@@ -11,7 +11,7 @@ from model.energy import SpectralEnergy
 from model.memory import EnergyMemory
 from model.separable_basis import SeparableBasis
 from tests.model.by_hand import assert_input_gradient_equals_autograd, assert_write_gradient_equals_autograd
-from tests.model.spectral_images import DIM, SHAPE, smooth_images
+from tests.model.spectral_images import DIM, SHAPE, fitted_energy, smooth_images
 
 
 @pytest.fixture
@@ -23,10 +23,7 @@ def config() -> ModelConfig:
 
 @pytest.fixture
 def energy(config: ModelConfig) -> SpectralEnergy:
-    torch.manual_seed(0)
-    energy = SpectralEnergy(config).double()
-    energy.fit_prior(smooth_images(400))
-    return energy
+    return fitted_energy(SpectralEnergy, config)
 
 
 def test_the_separable_basis_is_orthonormal_and_ordered_by_training_variance() -> None:
