@@ -111,6 +111,7 @@ SHIPPED_32PX = {
     "glyphs32-fc4": 0.95,
     "glyphs32-fc16": 0.95,
     "photos32-fc2": 0.95,
+    "photos32-fc4": 0.95,
 }
 
 
