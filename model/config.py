@@ -247,6 +247,12 @@ def patches16_config(**changes: Any) -> ModelConfig:
     return _image_config("patches16", (3, 16, 16), **{"writable_hidden": 16, **changes})
 
 
+# The 32×32 presets' memory sizes (images' worth of floats) -> (k, r): the writable rows r over the spectral prior's
+# top k whitened directions, shared by the spectral energy (W: r × k) and the FC energy on the prior (W: r × k + r).
+GLYPHS32_SHAPES = {4: (128, 32), 16: (256, 64)}
+PHOTOS32_SHAPES = {2: (512, 12), 4: (768, 16)}
+
+
 def images32_conv_config(name: str, channels: int, **changes: Any) -> ModelConfig:
     """The conv energy at the paper's image scale: 32×32 images of `channels` channels, a 16×16 block occluded,
     up to 64 per memory; 64 writable 5×5 filters (stride 2) + biases, no shared residual block (its CPU cost),
@@ -288,7 +294,7 @@ def glyphs32_fc_config(size: int, **changes: Any) -> ModelConfig:
     """32×32 glyphs, the FC energy at `size` images' worth of floats: 4 -> H = 32 over the top k = 128
     coordinates (4,128 floats), 16 -> H = 64 over the top 256 (16,448); the spectral presets' shapes. K = 20 read
     steps at 0.1, momentum 0.8, as the spectral glyph models'."""
-    basis, hidden = {4: (128, 32), 16: (256, 64)}[size]
+    basis, hidden = GLYPHS32_SHAPES[size]
     defaults: dict[str, Any] = dict(read_steps=20, init_read_lr=0.1, init_momentum=0.8)
     return spectral_fc_config(f"glyphs32-fc{size}", (1, 32, 32), basis, hidden, **{**defaults, **changes})
 
@@ -298,7 +304,7 @@ def photos32_fc_config(size: int, **changes: Any) -> ModelConfig:
     k = 512 coordinates (6,156 floats), 4 -> H = 16 over the top 768 (12,304); the spectral presets' shapes.
     K = 50 read steps at 0.0015, momentum 0.97 (untrained, 12,304 floats, 8 memories, N = 1 / 64: as the
     spectral photo models' 100 at 0.001, 0.0016 / 0.0027; 30 at 0.001 stop short, 0.0026 / 0.0033)."""
-    basis, hidden = {2: (512, 12), 4: (768, 16)}[size]
+    basis, hidden = PHOTOS32_SHAPES[size]
     defaults: dict[str, Any] = dict(read_steps=50, init_read_lr=0.0015, init_momentum=0.97)
     return spectral_fc_config(f"photos32-fc{size}", (3, 32, 32), basis, hidden, **{**defaults, **changes})
 
@@ -319,7 +325,7 @@ def glyphs32_spectral_config(size: int, **changes: Any) -> ModelConfig:
     (4,096 floats), 16 -> 64 in the top 256 (16,384: a set of 64 fits whole). K = 20 read steps at 0.1 with
     momentum 0.8 reach the closed-form minimum (probed with a dense prior: block MSE 0.0166 against 0.0167 at
     N = 64; at 0.3 they diverge)."""
-    basis, rank = {4: (128, 32), 16: (256, 64)}[size]
+    basis, rank = GLYPHS32_SHAPES[size]
     defaults: dict[str, Any] = dict(read_steps=20, init_read_lr=0.1, init_momentum=0.8)
     return spectral_config(f"glyphs32-spectral{size}", (1, 32, 32), basis, rank, **{**defaults, **changes})
 
@@ -333,7 +339,7 @@ def photos32_spectral_config(size: int, **changes: Any) -> ModelConfig:
     hidden block's edge to the visible pixels, so the prior-metric read is stiffer than the glyphs': K = 100
     steps at 0.001 with momentum 0.97 (at 0.003 they diverge; 4 memories of N = 64, 32 in 384: 0.0017 / 0.0009
     / 0.0009 after 50 / 100 / 150 steps)."""
-    basis, rank = {2: (512, 12), 4: (768, 16)}[size]
+    basis, rank = PHOTOS32_SHAPES[size]
     defaults: dict[str, Any] = dict(read_steps=100, init_read_lr=0.001, init_momentum=0.97)
     return spectral_config(f"photos32-spectral{size}", (3, 32, 32), basis, rank, **{**defaults, **changes})
 

@@ -28,11 +28,11 @@ class Energy(nn.Module):
     """
 
     theta_bar: nn.Parameter
+    # The spectral prior (model/spectral_prior.py) of an energy built on one (SpectralEnergy; FCEnergy with
+    # `spectral_prior`), else absent or None: what `fit_prior` fits and the metric reads step in.
+    prior: SpectralPrior | None
     # Whether ∇ₓE is written out by hand (no autograd), so reads can run under torch.inference_mode().
     input_gradient_by_hand = False
-    # Whether reads step along the prior's covariance times ∇ₓE (`prior_covariance_product`), unprojected
-    # until the last step (EnergyMemory.descend).
-    reads_in_prior_metric = False
 
     def _init_quadratic(self, config: ModelConfig) -> None:
         dim = math.prod(config.input_shape)
@@ -66,14 +66,28 @@ class Energy(nn.Module):
         """E [B, M] plus the quadratic when the energy has it (no gradient computed)."""
         return e + self._quadratic(x, with_grad=False)[0] if self.quadratic else e
 
+    @property
+    def _spectral_prior(self) -> SpectralPrior | None:
+        return getattr(self, "prior", None)
+
+    @property
+    def reads_in_prior_metric(self) -> bool:
+        """Whether reads step along the prior's covariance times ∇ₓE (`prior_covariance_product`), unprojected
+        until the last step (EnergyMemory.descend): the energies with a spectral prior."""
+        return self._spectral_prior is not None
+
     def fit_prior(self, images: Tensor) -> None:
         """Start the meta-learned parameters from a training split's statistics (images: [P, *S]). Only energies
-        whose prior has a closed-form fit do (SubspaceEnergy, SpectralEnergy); the others keep their fixed
-        initial values."""
+        whose prior has a closed-form fit do (a spectral prior: SpectralPrior.fit; SubspaceEnergy its own); the
+        others keep their fixed initial values."""
+        if self._spectral_prior is not None:
+            self._spectral_prior.fit(images)
 
     def prior_covariance_product(self, g: Tensor) -> Tensor:
         """Σ g: [B, M, *S], the read's step direction for an energy that `reads_in_prior_metric`."""
-        raise NotImplementedError(f"{type(self).__name__} does not read in a prior's metric")
+        if self._spectral_prior is None:
+            raise NotImplementedError(f"{type(self).__name__} does not read in a prior's metric")
+        return self._spectral_prior.covariance_product(g)
 
     @property
     def writable_numel(self) -> int:
@@ -151,7 +165,6 @@ class FCEnergy(Energy):
             self.prior = SpectralPrior(config.input_shape, config.value_range)
             if not 0 < config.basis_rank <= self.prior.basis.dim:
                 raise ValueError(f"spectral_prior needs 0 < basis_rank ≤ D, got {config.basis_rank}")
-            self.reads_in_prior_metric = True
         dim = config.basis_rank if self.prior is not None else math.prod(config.input_shape)
         self.dim, self.hidden = dim, hidden
         w = torch.randn(hidden, dim) / math.sqrt(dim)
@@ -185,16 +198,6 @@ class FCEnergy(Energy):
             self.c.zero_()
             self.v.fill_(-2.0 * self.dim)
             self.theta_bar.copy_(torch.cat([rows.flatten(), torch.zeros(hidden)]))
-
-    def fit_prior(self, images: Tensor) -> None:
-        """With the spectral prior, fit it to the training images: [P, *S] (SpectralPrior.fit)."""
-        if self.prior is not None:
-            self.prior.fit(images)
-
-    def prior_covariance_product(self, g: Tensor) -> Tensor:
-        if self.prior is None:
-            return super().prior_covariance_product(g)
-        return self.prior.covariance_product(g)
 
     def unpack(self, theta: Tensor) -> tuple[Tensor, Tensor]:
         """θ: [B, P] -> W: [B, H, F], b: [B, H]."""
@@ -288,7 +291,7 @@ class FCEnergy(Energy):
         g = torch.bmm(du, W)  # [B, N, F]
         if c is not None:
             g += f
-            g *= self.prior.log_scale[: self.dim].mul(2).exp()
+            g *= self.prior.gradient_metric(self.dim)
         elif self.quadratic:
             g += self._quadratic(X, with_grad=True)[1]
         r = g.mul_(2.0 * alpha)
@@ -479,7 +482,6 @@ class SpectralEnergy(RowSpaceEnergy):
     """
 
     ridge = 0.03  # ε: see the class docstring
-    reads_in_prior_metric = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -489,9 +491,6 @@ class SpectralEnergy(RowSpaceEnergy):
             raise ValueError(f"spectral energy needs 0 < r ≤ k ≤ D, got r = {rank}, k = {basis}, D = {dim}")
         self.rank, self.basis_rank = rank, basis
         self.theta_bar = nn.Parameter(0.1 * torch.linalg.qr(torch.randn(basis, rank))[0].T.flatten())  # rows ⟂
-
-    def fit_prior(self, images: Tensor) -> None:
-        self.prior.fit(images)
 
     def _terms(self, x: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """W: [B, r, k], G: [B, r, r], coefficients [B, r, M], the memory's residual (I − Π_W) a: [B, M, k], its
@@ -522,13 +521,10 @@ class SpectralEnergy(RowSpaceEnergy):
         *_, residual, a, rest = self._terms(x, theta)
         return self._energy_of(residual, a, rest), self._grad_of(residual, rest, x)
 
-    def prior_covariance_product(self, g: Tensor) -> Tensor:
-        return self.prior.covariance_product(g)
-
     def _write_terms(self, X: Tensor, theta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Only the memory's term depends on W, with S = diag(s[:k]) on a: q = s[:k]² ⊙ r."""
         W, gram, a, r, *_ = self._terms(X, theta)
-        return W, gram, a, r, r * self.prior.log_scale[: self.basis_rank].mul(2).exp()
+        return W, gram, a, r, r * self.prior.gradient_metric(self.basis_rank)
 
 
 def build_energy(config: ModelConfig) -> Energy:

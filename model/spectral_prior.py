@@ -44,6 +44,11 @@ class SpectralPrior(nn.Module):
         """∂E/∂c: [B, M, D] -> ∇ₓE = Uᵀ (s ⊙ ∂E/∂c), shaped like x."""
         return self.basis.from_coordinates(energy_by_coordinates * self.log_scale.exp()).view_as(x)
 
+    def gradient_metric(self, count: int) -> Tensor:
+        """s[:count]²: [count], the metric ‖∇ₓE‖² takes on the first `count` whitened coordinates (∇ₓE = Uᵀ (s ⊙ ∂E/∂c),
+        U orthonormal)."""
+        return self.log_scale[:count].mul(2).exp()
+
     def covariance_product(self, g: Tensor) -> Tensor:
         """Σ g = Uᵀ (s⁻² ⊙ U g): [B, M, *S] -> [B, M, *S], the read's step direction in the prior's metric."""
         p = self.basis.to_coordinates(g.flatten(2))

@@ -37,10 +37,10 @@ def test_write_gradient_by_hand_equals_autograd(energy: FCEnergy) -> None:
     assert_write_gradient_equals_autograd(energy, SHAPE)
 
 
-def test_the_writable_layer_reads_the_priors_top_coordinates(energy: FCEnergy) -> None:
+def test_the_writable_layer_reads_the_priors_top_coordinates(config: ModelConfig, energy: FCEnergy) -> None:
     """θ = 0 leaves the prior: E − E(μ) = ½ ‖c‖², with W: H × k and reads in the prior's metric."""
     assert energy.unpack(energy.theta_bar.detach().unsqueeze(0))[0].shape == (1, HIDDEN, BASIS)
-    assert energy.reads_in_prior_metric and not FCEnergy.reads_in_prior_metric
+    assert energy.reads_in_prior_metric and not FCEnergy(config.replace(spectral_prior=False)).reads_in_prior_metric
     x = smooth_images(5, seed=8).unsqueeze(0).double()
     theta = torch.zeros(1, energy.writable_numel, dtype=torch.float64)
     centre = energy.prior.mu.detach().view(1, 1, *SHAPE)
