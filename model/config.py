@@ -30,15 +30,18 @@ class ModelConfig:
     # Spectral: the k strongest directions of the prior the writable ones live in (W: r×k). FC with
     # spectral_prior: the k whitened coordinates its writable layer reads (W: H×k).
     basis_rank: int = 0
-    # FC only: the spectral energy's prior (the training split's Gaussian in a separable basis, fitted by
-    # `ebmm train`) as the prior term, its top `basis_rank` whitened coordinates as the writable layer's input,
-    # and reads in its metric; needs meta_hidden = 2 × writable_hidden (FCEnergy._init_paired_wells).
+    # FC and conv: the spectral energy's prior (the training split's Gaussian in a separable basis, fitted by
+    # `ebmm train`) as the prior term, its top `basis_rank` whitened coordinates as the writable layer's input
+    # (conv: back on the pixels), and reads in its metric; needs meta_hidden = 2 × writable_hidden
+    # (FCEnergy._init_paired_wells, ConvEnergy._init_assigned_wells).
     spectral_prior: bool = False
     # Width of the meta-learned (shared) layer on top; a wide one is what lets few writable floats store much.
     meta_hidden: int = 512
-    # Conv only: writable kernel size, stride, and the number of shared residual blocks.
+    # Conv only: writable kernel size, stride, zero padding (None: kernel_size // 2), and the number of shared
+    # residual blocks.
     kernel_size: int = 3
     stride: int = 2
+    conv_padding: int | None = None
     residual_blocks: int = 1
     write_steps: int = 5  # T
     read_steps: int = 5  # K
@@ -251,17 +254,65 @@ def patches16_config(**changes: Any) -> ModelConfig:
 # top k whitened directions, shared by the spectral energy (W: r × k) and the FC energy on the prior (W: r × k + r).
 GLYPHS32_SHAPES = {4: (128, 32), 16: (256, 64)}
 PHOTOS32_SHAPES = {2: (512, 12), 4: (768, 16)}
+# The conv presets' writable filters at each size, over the same k: a multiple of the 9 positions.
+GLYPHS32_CONV_FILTERS = {4: 18, 16: 63}
+PHOTOS32_CONV_FILTERS = {2: 9, 4: 18}
 
 
-def images32_conv_config(name: str, channels: int, **changes: Any) -> ModelConfig:
-    """The conv energy at the paper's image scale: 32×32 images of `channels` channels, a 16×16 block occluded,
-    up to 64 per memory; 64 writable 5×5 filters (stride 2) + biases, no shared residual block (its CPU cost),
-    with the rank-128 Gaussian-prior term that made the digits models beat the classical memories."""
+def spectral_conv_config(
+    name: str,
+    input_shape: tuple[int, int, int],
+    basis: int,
+    filters: int,
+    kernel: int = 16,
+    stride: int = 8,
+    **changes: Any,
+) -> ModelConfig:
+    """An image model with the conv energy on the spectral prior (`spectral_prior`): `filters` writable
+    `kernel`² filters (unpadded, at `stride`) over the prior's top `basis` whitened coordinates back on the
+    pixels, each filter assigned one position (ConvEnergy._init_assigned_wells): at 32×32, 16×16 filters at
+    stride 8 have 3 × 3 = 9 positions and hold (filters · C · 256 + filters) / D images' worth of floats. Writes
+    as the FC energy's on the prior (`spectral_fc_config`), at 0.13 / a² a step, a = k C kernel² / D a window's
+    expected ‖x̃‖² (untrained, 18 filters over the top 128 glyph coordinates: at 1e-4 block MSE 0.043 / 0.101 at
+    N = 1 / 64, at 2e-4 0.013 / 0.123, the prior's 0.10)."""
+    spread = basis * input_shape[0] * kernel**2 / math.prod(input_shape)
     defaults: dict[str, Any] = dict(
-        energy="conv", writable_hidden=64, kernel_size=5, stride=2, residual_blocks=0, quadratic_energy=True
+        energy="conv",
+        spectral_prior=True,
+        basis_rank=basis,
+        writable_hidden=filters,
+        meta_hidden=2 * filters,
+        kernel_size=kernel,
+        stride=stride,
+        conv_padding=0,
+        residual_blocks=0,
+        write_steps=16,
+        per_parameter_write_lr=False,
+        count_scaled_write_lr=True,
+        init_write_lr=0.13 / spread**2,
+        init_write_lr_count_exponent=0.5,
+        init_alpha=3e-2,
+        init_beta=1e-3,
     )
-    defaults["quadratic_rank"] = 128
-    return _image_config(name, (channels, 32, 32), **{**defaults, **changes})
+    return _image_config(name, input_shape, **{**defaults, **changes})
+
+
+def glyphs32_conv_config(size: int, **changes: Any) -> ModelConfig:
+    """32×32 glyphs, the conv energy at about `size` images' worth of floats: 4 -> 18 filters over the top
+    k = 128 coordinates (4,626 floats), 16 -> 63 over the top 256 (16,191); two and seven filters a position.
+    Reads as the FC glyph models'."""
+    basis, filters = GLYPHS32_SHAPES[size][0], GLYPHS32_CONV_FILTERS[size]
+    defaults: dict[str, Any] = dict(read_steps=20, init_read_lr=0.1, init_momentum=0.8)
+    return spectral_conv_config(f"glyphs32-conv{size}", (1, 32, 32), basis, filters, **{**defaults, **changes})
+
+
+def photos32_conv_config(size: int, **changes: Any) -> ModelConfig:
+    """32×32 colour photographs, the conv energy at about `size` images' worth of floats: 2 -> 9 filters over
+    the top k = 512 coordinates (6,921 floats), 4 -> 18 over the top 768 (13,842); one and two filters a
+    position. Reads as the FC photo models'."""
+    basis, filters = PHOTOS32_SHAPES[size][0], PHOTOS32_CONV_FILTERS[size]
+    defaults: dict[str, Any] = dict(read_steps=50, init_read_lr=0.0015, init_momentum=0.97)
+    return spectral_conv_config(f"photos32-conv{size}", (3, 32, 32), basis, filters, **{**defaults, **changes})
 
 
 def spectral_fc_config(
@@ -368,9 +419,9 @@ PRESETS = {
     "digits-subspace": digits_subspace_config,
     "patches16": patches16_config,
     # The paper's image scale (32×32, 16×16 block, sets of 64): glyphs32 (1 channel) and photos32 (3 channels),
-    # the FC energy on the spectral prior and the spectral energy at two memory sizes each, and conv.
-    "glyphs32-conv": functools.partial(images32_conv_config, "glyphs32-conv", 1),
-    "photos32-conv": functools.partial(images32_conv_config, "photos32-conv", 3),
+    # the FC and conv energies on the spectral prior and the spectral energy at two memory sizes each.
+    **{f"glyphs32-conv{size}": functools.partial(glyphs32_conv_config, size) for size in (4, 16)},
+    **{f"photos32-conv{size}": functools.partial(photos32_conv_config, size) for size in (2, 4)},
     **{f"glyphs32-fc{size}": functools.partial(glyphs32_fc_config, size) for size in (4, 16)},
     **{f"photos32-fc{size}": functools.partial(photos32_fc_config, size) for size in (2, 4)},
     # The spectral energy at two sizes each.

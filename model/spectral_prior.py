@@ -40,6 +40,11 @@ class SpectralPrior(nn.Module):
         """x: [B, M, *S] -> the whitened c = s ⊙ U (x − μ): [B, M, D]."""
         return self.basis.to_coordinates(x.flatten(2) - self.mu) * self.log_scale.exp()
 
+    def whitened_field(self, c: Tensor, count: int) -> Tensor:
+        """c: [B, M, D] -> x̃ = Uᵀ [c[:count], 0]: [B, M, D], the first `count` whitened coordinates back on the
+        pixels (the conv energy's input)."""
+        return self.basis.from_coordinates(torch.cat([c[..., :count], torch.zeros_like(c[..., count:])], -1))
+
     def input_gradient(self, energy_by_coordinates: Tensor, x: Tensor) -> Tensor:
         """∂E/∂c: [B, M, D] -> ∇ₓE = Uᵀ (s ⊙ ∂E/∂c), shaped like x."""
         return self.basis.from_coordinates(energy_by_coordinates * self.log_scale.exp()).view_as(x)

@@ -34,9 +34,8 @@ PRESET_DATASETS = (
         "digits-subspace": "digits",
         "patches16": "patches16",
     }
-    | {f"{name}-conv": name for name in ("glyphs32", "photos32")}
-    | {f"glyphs32-{kind}{size}": "glyphs32" for kind in ("fc", "spectral") for size in (4, 16)}
-    | {f"photos32-{kind}{size}": "photos32" for kind in ("fc", "spectral") for size in (2, 4)}
+    | {f"glyphs32-{kind}{size}": "glyphs32" for kind in ("fc", "conv", "spectral") for size in (4, 16)}
+    | {f"photos32-{kind}{size}": "photos32" for kind in ("fc", "conv", "spectral") for size in (2, 4)}
 )
 
 

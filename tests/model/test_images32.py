@@ -25,12 +25,24 @@ from model.memory import EnergyMemory
 DEJAVU = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 
 
-@pytest.mark.parametrize(("preset", "budget"), [("glyphs32-conv", 64 * 25 + 64), ("photos32-conv", 64 * 75 + 64)])
+@pytest.mark.parametrize(
+    ("preset", "budget"),
+    [
+        ("glyphs32-conv4", 18 * 256 + 18),
+        ("glyphs32-conv16", 63 * 256 + 63),
+        ("photos32-conv2", 9 * 768 + 9),
+        ("photos32-conv4", 18 * 768 + 18),
+    ],
+)
 def test_conv_presets_at_the_papers_scale(preset: str, budget: int) -> None:
+    """The conv energy on the spectral prior: 16×16 filters at stride 8, 9 positions, over the FC presets' k."""
     config = PRESETS[preset]()
-    assert EnergyMemory(config).writable_numel == budget and budget >= config.input_dim  # at least one image
+    energy = EnergyMemory(config).energy
+    assert energy.writable_numel == budget and config.energy == "conv" and config.spectral_prior
+    assert energy.positions == 9 and config.writable_hidden % 9 == 0
     assert config.input_shape[1:] == (32, 32) and config.distortion_size == 16 and config.max_patterns == 64
-    assert PRESET_DATASETS[preset] == preset.split("-")[0] and config.quadratic_energy
+    assert PRESET_DATASETS[preset] == preset.split("-")[0]
+    assert config.basis_rank == PRESETS[preset.replace("conv", "fc")]().basis_rank
 
 
 @pytest.mark.parametrize(
@@ -73,6 +85,7 @@ def test_spectral_presets_at_the_papers_scale(preset: str, budget: int) -> None:
     ("preset", "family", "flags"),
     [
         ("glyphs32-fc4", "EBMM fc", ["--writable-hidden", "4", "--meta-hidden", "8", "--read-steps", "3"]),
+        ("glyphs32-conv4", "EBMM conv", ["--writable-hidden", "9", "--meta-hidden", "18", "--read-steps", "3"]),
         ("glyphs32-spectral4", "EBMM spectral", ["--read-steps", "3"]),
     ],
 )
