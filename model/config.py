@@ -257,6 +257,9 @@ PHOTOS32_SHAPES = {2: (512, 12), 4: (768, 16)}
 # The conv presets' writable filters at each size, over the same k: a multiple of the 9 positions.
 GLYPHS32_CONV_FILTERS = {4: 18, 16: 63}
 PHOTOS32_CONV_FILTERS = {2: 9, 4: 18}
+# The FC and conv presets' reads on the prior: K steps, the initial rate and momentum (see the FC presets).
+GLYPHS32_READS: dict[str, Any] = dict(read_steps=20, init_read_lr=0.1, init_momentum=0.8)
+PHOTOS32_READS: dict[str, Any] = dict(read_steps=50, init_read_lr=0.0015, init_momentum=0.97)
 
 
 def spectral_conv_config(
@@ -302,8 +305,7 @@ def glyphs32_conv_config(size: int, **changes: Any) -> ModelConfig:
     k = 128 coordinates (4,626 floats), 16 -> 63 over the top 256 (16,191); two and seven filters a position.
     Reads as the FC glyph models'."""
     basis, filters = GLYPHS32_SHAPES[size][0], GLYPHS32_CONV_FILTERS[size]
-    defaults: dict[str, Any] = dict(read_steps=20, init_read_lr=0.1, init_momentum=0.8)
-    return spectral_conv_config(f"glyphs32-conv{size}", (1, 32, 32), basis, filters, **{**defaults, **changes})
+    return spectral_conv_config(f"glyphs32-conv{size}", (1, 32, 32), basis, filters, **{**GLYPHS32_READS, **changes})
 
 
 def photos32_conv_config(size: int, **changes: Any) -> ModelConfig:
@@ -311,8 +313,7 @@ def photos32_conv_config(size: int, **changes: Any) -> ModelConfig:
     the top k = 512 coordinates (6,921 floats), 4 -> 18 over the top 768 (13,842); one and two filters a
     position. Reads as the FC photo models'."""
     basis, filters = PHOTOS32_SHAPES[size][0], PHOTOS32_CONV_FILTERS[size]
-    defaults: dict[str, Any] = dict(read_steps=50, init_read_lr=0.0015, init_momentum=0.97)
-    return spectral_conv_config(f"photos32-conv{size}", (3, 32, 32), basis, filters, **{**defaults, **changes})
+    return spectral_conv_config(f"photos32-conv{size}", (3, 32, 32), basis, filters, **{**PHOTOS32_READS, **changes})
 
 
 def spectral_fc_config(
@@ -346,8 +347,7 @@ def glyphs32_fc_config(size: int, **changes: Any) -> ModelConfig:
     coordinates (4,128 floats), 16 -> H = 64 over the top 256 (16,448); the spectral presets' shapes. K = 20 read
     steps at 0.1, momentum 0.8, as the spectral glyph models'."""
     basis, hidden = GLYPHS32_SHAPES[size]
-    defaults: dict[str, Any] = dict(read_steps=20, init_read_lr=0.1, init_momentum=0.8)
-    return spectral_fc_config(f"glyphs32-fc{size}", (1, 32, 32), basis, hidden, **{**defaults, **changes})
+    return spectral_fc_config(f"glyphs32-fc{size}", (1, 32, 32), basis, hidden, **{**GLYPHS32_READS, **changes})
 
 
 def photos32_fc_config(size: int, **changes: Any) -> ModelConfig:
@@ -356,8 +356,7 @@ def photos32_fc_config(size: int, **changes: Any) -> ModelConfig:
     K = 50 read steps at 0.0015, momentum 0.97 (untrained, 12,304 floats, 8 memories, N = 1 / 64: as the
     spectral photo models' 100 at 0.001, 0.0016 / 0.0027; 30 at 0.001 stop short, 0.0026 / 0.0033)."""
     basis, hidden = PHOTOS32_SHAPES[size]
-    defaults: dict[str, Any] = dict(read_steps=50, init_read_lr=0.0015, init_momentum=0.97)
-    return spectral_fc_config(f"photos32-fc{size}", (3, 32, 32), basis, hidden, **{**defaults, **changes})
+    return spectral_fc_config(f"photos32-fc{size}", (3, 32, 32), basis, hidden, **{**PHOTOS32_READS, **changes})
 
 
 def spectral_config(name: str, input_shape: tuple[int, int, int], basis: int, rank: int, **changes: Any) -> ModelConfig:

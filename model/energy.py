@@ -62,6 +62,23 @@ class Energy(nn.Module):
                 grad = grad + projected @ self.precision_factor
         return energy, grad
 
+    def _init_spectral_prior(self, config: ModelConfig) -> None:
+        """`prior`: the spectral prior when `config.spectral_prior` (then the energy's only prior, and its top
+        `basis_rank` whitened coordinates what the writable layer reads), else None."""
+        self.prior = None
+        if not config.spectral_prior:
+            return
+        if config.quadratic_energy:
+            raise ValueError(f"the {config.energy} energy takes one prior: quadratic_energy or spectral_prior")
+        self.prior = SpectralPrior(config.input_shape, config.value_range)
+        if not 0 < config.basis_rank <= self.prior.basis.dim:
+            raise ValueError(f"spectral_prior needs 0 < basis_rank ≤ D, got {config.basis_rank}")
+
+    def _prior_energy(self, e: Tensor, x: Tensor, c: Tensor | None) -> Tensor:
+        """E [B, M] plus the prior's energy: ½ ‖c‖² given the spectral prior's whitened coordinates c: [B, M, D],
+        else the quadratic when the energy has it."""
+        return self._add_quadratic(e, x) if c is None else e + 0.5 * c.pow(2).sum(-1)
+
     def _add_quadratic(self, e: Tensor, x: Tensor) -> Tensor:
         """E [B, M] plus the quadratic when the energy has it (no gradient computed)."""
         return e + self._quadratic(x, with_grad=False)[0] if self.quadratic else e
@@ -158,13 +175,7 @@ class FCEnergy(Energy):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         hidden, meta_hidden = config.writable_hidden, config.meta_hidden
-        self.prior = None
-        if config.spectral_prior:
-            if config.quadratic_energy:
-                raise ValueError("the FC energy takes one prior: quadratic_energy or spectral_prior")
-            self.prior = SpectralPrior(config.input_shape, config.value_range)
-            if not 0 < config.basis_rank <= self.prior.basis.dim:
-                raise ValueError(f"spectral_prior needs 0 < basis_rank ≤ D, got {config.basis_rank}")
+        self._init_spectral_prior(config)
         dim = config.basis_rank if self.prior is not None else math.prod(config.input_shape)
         self.dim, self.hidden = dim, hidden
         w = torch.randn(hidden, dim) / math.sqrt(dim)
@@ -221,10 +232,6 @@ class FCEnergy(Energy):
         product_dtype = product_dtype or h.dtype
         z = F.linear(h.to(product_dtype), self.A.to(product_dtype), self.c.to(product_dtype))  # [B, M, G]
         return W, h, z
-
-    def _prior_energy(self, e: Tensor, x: Tensor, c: Tensor | None) -> Tensor:
-        """E [B, M] plus the prior's energy (½ ‖c‖², or the quadratic when the energy has it)."""
-        return self._add_quadratic(e, x) if c is None else e + 0.5 * c.pow(2).sum(-1)
 
     def _input_gradient(self, by_input: Tensor, x: Tensor, c: Tensor | None) -> Tensor:
         """The FC layers' ∂E/∂f: [B, M, F] -> ∇ₓE with the prior's part, shaped like x."""
@@ -331,13 +338,7 @@ class ConvEnergy(Energy):
         filters, k = config.writable_hidden, config.kernel_size
         self.channels, self.filters, self.kernel, self.stride = channels, filters, k, config.stride
         self.padding = k // 2 if config.conv_padding is None else config.conv_padding
-        self.prior = None
-        if config.spectral_prior:
-            if config.quadratic_energy:
-                raise ValueError("the conv energy takes one prior: quadratic_energy or spectral_prior")
-            self.prior = SpectralPrior(config.input_shape, config.value_range)
-            if not 0 < config.basis_rank <= self.prior.basis.dim:
-                raise ValueError(f"spectral_prior needs 0 < basis_rank ≤ D, got {config.basis_rank}")
+        self._init_spectral_prior(config)
         self.basis_rank = config.basis_rank
         w = torch.randn(filters, channels, k, k) / math.sqrt(channels * k * k)
         self.theta_bar = nn.Parameter(torch.cat([w.flatten(), torch.zeros(filters)]))
@@ -405,8 +406,7 @@ class ConvEnergy(Energy):
         for block in self.blocks:
             h = h + block(h)
         z = self.readout(h.flatten(1))  # [B·M, G]
-        e = (F.softplus(z) @ self.v).view(batch, queries)
-        return self._add_quadratic(e, x) if c is None else e + 0.5 * c.pow(2).sum(-1)
+        return self._prior_energy((F.softplus(z) @ self.v).view(batch, queries), x, c)
 
 
 def _flattened(V: Tensor, z: Tensor, ridge: float) -> tuple[Tensor, Tensor, Tensor]:

@@ -7,8 +7,7 @@ import torch
 
 from model.config import ModelConfig, spectral_conv_config
 from model.energy import ConvEnergy
-from model.memory import EnergyMemory
-from tests.model.spectral_images import SHAPE, fitted_energy, smooth_images
+from tests.model.spectral_images import SHAPE, fitted_energy, smooth_images, untrained_recall_errors
 
 BASIS, FILTERS = 24, 4  # 3×3 filters at stride 2 over 6×5 images: 2 × 2 positions, one filter each
 
@@ -57,22 +56,8 @@ def test_each_filter_starts_with_one_pair_of_wells_at_its_own_position(energy: C
 def test_an_untrained_write_holds_one_image(config: ModelConfig) -> None:
     """From the assigned wells a write already stores: with a block hidden, the read's top k coordinates (what
     the filters see) land far closer to the stored image's than the prior alone (θ̄, nothing written) puts them."""
-    torch.manual_seed(1)
-    memory = EnergyMemory(config.replace(read_steps=100)).double()
-    prior = memory.energy.prior
-    memory.energy.fit_prior(smooth_images(400))
-    X = smooth_images(4, seed=6).double().unsqueeze(1)  # 4 memories of one image
-    known = torch.ones_like(X, dtype=torch.bool)
-    known[..., 1:5, 1:4] = False
-    Q = X.masked_fill(~known, 0.5)
-    with torch.no_grad():
-        written, _ = memory.read(memory.write(X), Q, known)
-        prior_only, _ = memory.read(memory.energy.theta_bar.expand(4, -1), Q, known)
-        errors = [
-            float((prior.coordinates(y) - prior.coordinates(X))[..., :BASIS].pow(2).sum(-1).mean())
-            for y in (written, prior_only)
-        ]
-    assert errors[0] < 0.5 * errors[1], errors
+    written, prior_only = untrained_recall_errors(config)
+    assert written < 0.5 * prior_only, (written, prior_only)
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,8 @@ import torch
 
 from model.config import ModelConfig, spectral_fc_config
 from model.energy import FCEnergy
-from model.memory import EnergyMemory
 from tests.model.by_hand import assert_input_gradient_equals_autograd, assert_write_gradient_equals_autograd
-from tests.model.spectral_images import SHAPE, fitted_energy, smooth_images
+from tests.model.spectral_images import SHAPE, fitted_energy, smooth_images, untrained_recall_errors
 
 BASIS, HIDDEN = 24, 6
 
@@ -71,22 +70,8 @@ def test_an_untrained_write_holds_one_image(config: ModelConfig) -> None:
     """From the paired wells a write already stores: with a block hidden, the read's top k coordinates (what W
     holds; the rest is the prior's) land far closer to the stored image's than the prior alone (θ̄, nothing
     written) puts them."""
-    torch.manual_seed(1)
-    memory = EnergyMemory(config.replace(read_steps=100)).double()
-    prior = memory.energy.prior
-    memory.energy.fit_prior(smooth_images(400))
-    X = smooth_images(4, seed=6).double().unsqueeze(1)  # 4 memories of one image
-    known = torch.ones_like(X, dtype=torch.bool)
-    known[..., 1:5, 1:4] = False
-    Q = X.masked_fill(~known, 0.5)
-    with torch.no_grad():
-        written, _ = memory.read(memory.write(X), Q, known)
-        prior_only, _ = memory.read(memory.energy.theta_bar.expand(4, -1), Q, known)
-        errors = [
-            float((prior.coordinates(y) - prior.coordinates(X))[..., :BASIS].pow(2).sum(-1).mean())
-            for y in (written, prior_only)
-        ]
-    assert errors[0] < 0.3 * errors[1], errors
+    written, prior_only = untrained_recall_errors(config)
+    assert written < 0.3 * prior_only, (written, prior_only)
 
 
 @pytest.mark.parametrize(

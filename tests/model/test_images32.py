@@ -128,6 +128,18 @@ SHIPPED_32PX = {
 }
 
 
+def _block_errors(engine: Engine, test: torch.Tensor) -> tuple[dict[int, float], tuple[torch.Tensor, ...]]:
+    """Block MSE of `engine` at N = 1 and 64 on 8 memories of `test` images each (seeded by N), and the N = 64
+    images, queries and known mask (for the classical memories to read the same)."""
+    errors = {}
+    for count in (1, 64):
+        generator = torch.Generator().manual_seed(count)
+        X = image_source(test)(8, count, generator)
+        Q, known = engine.domain.standard(X, generator)
+        errors[count] = float(scored_mse(engine.read(engine.write(X), Q, known).patterns, X, ~known).mean())
+    return errors, (X, Q, known)
+
+
 @pytest.mark.parametrize(("name", "margin"), SHIPPED_32PX.items())
 def test_shipped_32px_checkpoint_beats_every_classical_memory_at_its_floats(name: str, margin: float) -> None:
     """Issue #23's targets on 8 memories of 64 held-out images (held out by script / by photograph): block MSE
@@ -136,12 +148,7 @@ def test_shipped_32px_checkpoint_beats_every_classical_memory_at_its_floats(name
     engine = Engine.from_checkpoint(CHECKPOINTS / name, "cpu")
     dataset, floats = engine.config.training["settings"]["dataset"], engine.info.writable_floats
     train, test = load_images(dataset, "train"), load_images(dataset, "test")
-    errors = {}
-    for count in (1, 64):
-        generator = torch.Generator().manual_seed(count)
-        X = image_source(test)(8, count, generator)
-        Q, known = engine.domain.standard(X, generator)
-        errors[count] = float(scored_mse(engine.read(engine.write(X), Q, known).patterns, X, ~known).mean())
+    errors, (X, Q, known) = _block_errors(engine, test)
     beta = tune_beta(engine.domain, "occlude", train, floats, count=64, memories=4, seed=0)
     classical = [WhitenedProjection(GaussianPrior(train), floats), ProjectionHopfield(floats)]
     for memory in [*classical, BudgetedModernHopfield(floats, beta)]:
@@ -155,11 +162,5 @@ def test_shipped_32px_conv_checkpoint_answers_from_its_memory(name: str) -> None
     """The conv checkpoints lose to the whitened projection at N = 64 on glyphs (README, "The paper's scale"), but
     meet the other rule on 8 memories of held-out scripts: N = 1 reads at most half of N = 64's block MSE."""
     engine = Engine.from_checkpoint(CHECKPOINTS / name, "cpu")
-    test = load_images(engine.config.training["settings"]["dataset"], "test")
-    errors = {}
-    for count in (1, 64):
-        generator = torch.Generator().manual_seed(count)
-        X = image_source(test)(8, count, generator)
-        Q, known = engine.domain.standard(X, generator)
-        errors[count] = float(scored_mse(engine.read(engine.write(X), Q, known).patterns, X, ~known).mean())
+    errors, _ = _block_errors(engine, load_images(engine.config.training["settings"]["dataset"], "test"))
     assert errors[1] <= 0.5 * errors[64], errors
