@@ -43,6 +43,14 @@ class ModelConfig:
     stride: int = 2
     conv_padding: int | None = None
     residual_blocks: int = 1
+    # Conv with spectral_prior: τ, how many typical windows' whitened norm a written filter still reads before
+    # its tanh saturates (ConvEnergy._init_assigned_wells: the wells start as flat, with filters 1 / τ as long
+    # and v τ² as deep), so heavy windows stay storable (a saturated well cannot hold them against the prior).
+    well_range: float = 1.0
+    # Conv with spectral_prior: each write step is projected so that no filter grows past this many times θ̄'s
+    # norm for it (EnergyMemory.write; 2: the flat norm of the assigned wells' start), so two filters written
+    # towards one window cannot together turn the prior's well into a hill; 0: unbounded.
+    filter_norm_cap: float = 0.0
     write_steps: int = 5  # T
     read_steps: int = 5  # K
     domain: DomainKind = "binary"
@@ -257,6 +265,14 @@ PHOTOS32_SHAPES = {2: (512, 12), 4: (768, 16)}
 # The conv presets' writable filters at each size, over the same k: a multiple of the 9 positions.
 GLYPHS32_CONV_FILTERS = {4: 18, 16: 63}
 PHOTOS32_CONV_FILTERS = {2: 9, 4: 18}
+# The photo conv presets' well range τ (ConvEnergy._init_assigned_wells) and filter norm cap (EnergyMemory.write).
+# Untrained, block MSE at N = 1 over 512 single-image memories against N = 64 (24 memories): τ = 1 0.94× / 0.72×
+# (conv2 / conv4); conv2 at τ = 2 0.53×, with the cap 0.44×, at τ = 3 0.72×, with it 0.49×; conv4 at τ = 1.5 0.41×,
+# with it 0.44×, at τ = 2 0.56×, at τ = 3 with it 1.41× (docs/images32-TRAINING.md).
+PHOTOS32_CONV_WELLS: dict[int, dict[str, float]] = {
+    2: dict(well_range=2.0, filter_norm_cap=2.0),
+    4: dict(well_range=1.5, filter_norm_cap=2.0),
+}
 # The FC and conv presets' reads on the prior: K steps, the initial rate and momentum (see the FC presets).
 GLYPHS32_READS: dict[str, Any] = dict(read_steps=20, init_read_lr=0.1, init_momentum=0.8)
 PHOTOS32_READS: dict[str, Any] = dict(read_steps=50, init_read_lr=0.0015, init_momentum=0.97)
@@ -269,6 +285,7 @@ def spectral_conv_config(
     filters: int,
     kernel: int = 16,
     stride: int = 8,
+    well_range: float = 1.0,
     **changes: Any,
 ) -> ModelConfig:
     """An image model with the conv energy on the spectral prior (`spectral_prior`): `filters` writable
@@ -277,7 +294,8 @@ def spectral_conv_config(
     stride 8 have 3 × 3 = 9 positions and hold (filters · C · 256 + filters) / D images' worth of floats. Writes
     as the FC energy's on the prior (`spectral_fc_config`), at 0.13 / a² a step, a = k C kernel² / D a window's
     expected ‖x̃‖² (untrained, 18 filters over the top 128 glyph coordinates: at 1e-4 block MSE 0.043 / 0.101 at
-    N = 1 / 64, at 2e-4 0.013 / 0.123, the prior's 0.10)."""
+    N = 1 / 64, at 2e-4 0.013 / 0.123, the prior's 0.10), and at 0.13 / (τ a)² for a `well_range` τ (filters τ
+    times shorter grow by the same fraction)."""
     spread = basis * input_shape[0] * kernel**2 / math.prod(input_shape)
     defaults: dict[str, Any] = dict(
         energy="conv",
@@ -289,10 +307,11 @@ def spectral_conv_config(
         stride=stride,
         conv_padding=0,
         residual_blocks=0,
+        well_range=well_range,
         write_steps=16,
         per_parameter_write_lr=False,
         count_scaled_write_lr=True,
-        init_write_lr=0.13 / spread**2,
+        init_write_lr=0.13 / (spread * well_range) ** 2,
         init_write_lr_count_exponent=0.5,
         init_alpha=3e-2,
         init_beta=1e-3,
@@ -311,9 +330,10 @@ def glyphs32_conv_config(size: int, **changes: Any) -> ModelConfig:
 def photos32_conv_config(size: int, **changes: Any) -> ModelConfig:
     """32×32 colour photographs, the conv energy at about `size` images' worth of floats: 2 -> 9 filters over
     the top k = 512 coordinates (6,921 floats), 4 -> 18 over the top 768 (13,842); one and two filters a
-    position. Reads as the FC photo models'."""
+    position, each with its PHOTOS32_CONV_WELLS. Reads as the FC photo models'."""
     basis, filters = PHOTOS32_SHAPES[size][0], PHOTOS32_CONV_FILTERS[size]
-    return spectral_conv_config(f"photos32-conv{size}", (3, 32, 32), basis, filters, **{**PHOTOS32_READS, **changes})
+    changes = {**PHOTOS32_READS, **PHOTOS32_CONV_WELLS[size], **changes}
+    return spectral_conv_config(f"photos32-conv{size}", (3, 32, 32), basis, filters, **changes)
 
 
 def spectral_fc_config(

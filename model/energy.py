@@ -132,6 +132,11 @@ class Energy(nn.Module):
         """∇ₓE: [B, M, *S] alone (reading needs no energy values until the last step)."""
         return self.energy_and_grad(x, theta, create_graph)[1]
 
+    def project_written(self, theta: Tensor) -> Tensor:
+        """θ: [B, P] after a write step -> θ projected onto what this energy lets a write reach (the whole
+        space here; ConvEnergy may bound its filters' norms)."""
+        return theta
+
     def write_loss_grad(
         self,
         X: Tensor,
@@ -356,20 +361,24 @@ class ConvEnergy(Energy):
         self.readout = nn.Linear(filters * self.positions, config.meta_hidden)
         self.v = nn.Parameter(torch.full((config.meta_hidden,), 1.0 / math.sqrt(config.meta_hidden)))
         self._init_quadratic(config)
+        self.filter_norm_cap = config.filter_norm_cap
         if self.prior is not None:
-            self._init_assigned_wells()
+            self._init_assigned_wells(config.well_range)
 
-    def _init_assigned_wells(self) -> None:
+    def _init_assigned_wells(self, well_range: float) -> None:
         """Start the shared layers as one pair of units per filter, each filter assigned a position p(f) = f mod P
         of its P output positions (P ≤ F gives every position a filter):
 
             z = [h_{f, p(f)}; −h_{f, p(f)}]_f,  c = 0,  v = −κ   =>   E_conv ≈ const − (κ / 4) Σ_f h_{f, p(f)}²,
 
         the prior ½ ‖x̃‖² lowered along each filter at its position, as FCEnergy._init_paired_wells lowers it
-        along W's rows, with κ = 2 a and filters of norm 1 / (2√a), a = k · C k² / D the expected ‖x̃‖² over a
-        window. Sharing one readout unit pair by every position of a filter instead (A = [I; −I] over all F·P
-        units) makes each written filter flatten all its translates: measured on 32×32 glyphs, 18 filters of
-        16×16, stride 8, untrained, block MSE at N = 1 0.07 against the prior's 0.10, assigned 0.013."""
+        along W's rows, with κ = 2 a τ² and filters of norm 1 / (2τ√a), a = k · C k² / D the expected ‖x̃‖² over a
+        window and τ = `well_range`: a filter is flat (κ ‖w‖² / 2 = 1) at twice its start, where a window τ√a
+        long reaches tanh's knee (u = 1). Photographs' windows are heavy-tailed (an image's whitened norm up to
+        5× the median): at τ = 1 the heaviest saturate and are read back from the prior. Sharing one readout
+        unit pair by every position of a filter instead (A = [I; −I] over all F·P units) makes each written
+        filter flatten all its translates: measured on 32×32 glyphs, 18 filters of 16×16, stride 8, untrained,
+        block MSE at N = 1 0.07 against the prior's 0.10, assigned 0.013."""
         filters, positions = self.filters, self.positions
         if self.readout.out_features != 2 * filters:
             raise ValueError(f"spectral_prior needs meta_hidden = 2 × writable_hidden, got {self.readout.out_features}")
@@ -378,12 +387,22 @@ class ConvEnergy(Energy):
         pairs = torch.zeros(filters, filters * positions)
         pairs[torch.arange(filters), torch.arange(filters) * positions + torch.arange(filters) % positions] = 1.0
         w = torch.randn(filters, window)
-        w = w / w.norm(dim=1, keepdim=True) / (2.0 * math.sqrt(spread))
+        w = w / w.norm(dim=1, keepdim=True) / (2.0 * well_range * math.sqrt(spread))
         with torch.no_grad():
             self.readout.weight.copy_(torch.cat([pairs, -pairs]))
             self.readout.bias.zero_()
-            self.v.fill_(-2.0 * spread)
+            self.v.fill_(-2.0 * spread * well_range**2)
             self.theta_bar.copy_(torch.cat([w.flatten(), torch.zeros(filters)]))
+
+    def project_written(self, theta: Tensor) -> Tensor:
+        """θ: [B, P] with each filter's norm clipped to `filter_norm_cap` times θ̄'s for it (0: unchanged)."""
+        if not self.filter_norm_cap:
+            return theta
+        split = self.filters * self.channels * self.kernel**2
+        filters = theta[:, :split].view(theta.shape[0], self.filters, -1)  # [B, F, C k²]
+        limit = self.filter_norm_cap * self.theta_bar[:split].view(self.filters, -1).norm(dim=-1)  # [F]
+        scale = (limit / filters.norm(dim=-1).clamp_min(torch.finfo(theta.dtype).tiny)).clamp(max=1.0)
+        return torch.cat([(filters * scale.unsqueeze(-1)).flatten(1), theta[:, split:]], 1)
 
     def _inputs(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """x: [B, M, C, H, W] -> the convolution's input, shaped like x (x, or with the spectral prior its

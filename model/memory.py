@@ -5,7 +5,9 @@ descent from the meta-learned initialisation θ̄ on the writing loss
 
     W(X, θ) = mean_i [ E(x_i; θ) + α ‖∇ₓE(x_i; θ)‖² ] + β ‖θ − θ̄‖²,       θ_{t+1} = θ_t − η_t ⊙ ∇_θ W,
 
-with one learned rate per writable float and step (η_t: [P]), optionally scaled by N^κ (see ModelConfig).
+with one learned rate per writable float and step (η_t: [P]), optionally scaled by N^κ (see ModelConfig), and
+each step projected onto what the energy lets a write reach (Energy.project_written; all of θ but for a conv
+energy's `filter_norm_cap`).
 
 Reading (section 2, appendix A) descends the energy from a query for K steps of projected Nesterov-momentum
 gradient descent with learned step sizes γ_k:
@@ -116,7 +118,7 @@ class EnergyMemory(nn.Module):
         for step in range(self.config.write_steps):
             grad_theta = self.energy.write_loss_grad(X, weights, theta, alpha, create_graph, product_dtype)
             grad_theta = grad_theta + 2.0 * beta * (theta - theta_bar)  # the β ‖θ − θ̄‖² term
-            theta = theta - write_lr[step] * grad_theta
+            theta = self.energy.project_written(theta - write_lr[step] * grad_theta)
         return theta if create_graph else theta.detach()
 
     def read(

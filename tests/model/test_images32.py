@@ -130,11 +130,12 @@ SHIPPED_32PX = {
 
 
 def _block_errors(engine: Engine, test: torch.Tensor) -> tuple[dict[int, float], tuple[torch.Tensor, ...]]:
-    """Block MSE of `engine` at N = 1 on 64 memories of one `test` image and at N = 64 on 8 memories (seeded by
-    N; a mean over 8 single images is one runaway write from doubling), and the N = 64 images, queries and known
-    mask (for the classical memories to read the same)."""
+    """Block MSE of `engine` at N = 1 on 256 memories of one `test` image and at N = 64 on 8 memories (seeded by
+    N), and the N = 64 images, queries and known mask (for the classical memories to read the same). A photo
+    block's error is heavy-tailed: on one draw of 64 single patches, one read at 0.075 (as the prior alone) made
+    over half of `photos32-fc2`'s mean, 0.0022, twice its other draws'; 256 average such patches in."""
     errors = {}
-    for count, memories in ((1, 64), (64, 8)):
+    for count, memories in ((1, 256), (64, 8)):
         generator = torch.Generator().manual_seed(count)
         X = image_source(test)(memories, count, generator)
         Q, known = engine.domain.standard(X, generator)
@@ -146,7 +147,7 @@ def _block_errors(engine: Engine, test: torch.Tensor) -> tuple[dict[int, float],
 def test_shipped_32px_checkpoint_beats_every_classical_memory_at_its_floats(name: str, margin: float) -> None:
     """Issue #23's targets on 8 memories of 64 held-out images (held out by script / by photograph): block MSE
     below the whitened projection's, the projection network's and the budgeted modern Hopfield network's at
-    the checkpoint's floats, and at N = 1 (64 memories of one image) at most half of that at N = 64 (it answers
+    the checkpoint's floats, and at N = 1 (256 memories of one image) at most half of that at N = 64 (it answers
     from its memory)."""
     engine = Engine.from_checkpoint(CHECKPOINTS / name, "cpu")
     dataset, floats = engine.config.training["settings"]["dataset"], engine.info.writable_floats
@@ -160,11 +161,11 @@ def test_shipped_32px_checkpoint_beats_every_classical_memory_at_its_floats(name
     assert errors[1] <= 0.5 * errors[64], errors
 
 
-@pytest.mark.parametrize("name", ["glyphs32-conv4", "glyphs32-conv16"])
+@pytest.mark.parametrize("name", ["glyphs32-conv4", "glyphs32-conv16", "photos32-conv2", "photos32-conv4"])
 def test_shipped_32px_conv_checkpoint_answers_from_its_memory(name: str) -> None:
-    """The conv checkpoints lose to the whitened projection at N = 64 on glyphs (README, "The paper's scale"), but
-    meet the other rule on held-out scripts: N = 1 (64 memories of one image) reads at most half of N = 64's block
-    MSE (8 memories of 64 images)."""
+    """The conv checkpoints lose or tie to the whitened projection at N = 64 (README, "The paper's scale"), but
+    meet the other rule on held-out scripts and photographs: N = 1 (256 memories of one image) reads at most half
+    of N = 64's block MSE (8 memories of 64 images)."""
     engine = Engine.from_checkpoint(CHECKPOINTS / name, "cpu")
     errors, _ = _block_errors(engine, load_images(engine.config.training["settings"]["dataset"], "test"))
     assert errors[1] <= 0.5 * errors[64], errors
