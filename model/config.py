@@ -48,8 +48,8 @@ class ModelConfig:
     # and v τ² as deep), so heavy windows stay storable (a saturated well cannot hold them against the prior).
     well_range: float = 1.0
     # Conv with spectral_prior: each write step is projected so that no filter grows past this many times θ̄'s
-    # norm for it (EnergyMemory.write; 2: the flat norm of the assigned wells' start), so two filters written
-    # towards one window cannot together turn the prior's well into a hill; 0: unbounded.
+    # norm for it (EnergyMemory.write; 2: the flat norm of the assigned wells' start), so that a deep well
+    # (well_range > 1) is not written past flat into a deep hill; 0: unbounded.
     filter_norm_cap: float = 0.0
     write_steps: int = 5  # T
     read_steps: int = 5  # K
