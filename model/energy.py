@@ -394,15 +394,19 @@ class ConvEnergy(Energy):
             self.v.fill_(-2.0 * spread * well_range**2)
             self.theta_bar.copy_(torch.cat([w.flatten(), torch.zeros(filters)]))
 
+    def unpack(self, theta: Tensor) -> tuple[Tensor, Tensor]:
+        """θ: [B, P] -> the filters, flattened: [B, F, C k²], and their biases: [B, F]."""
+        split = self.filters * self.channels * self.kernel**2
+        return theta[:, :split].view(-1, self.filters, split // self.filters), theta[:, split:]
+
     def project_written(self, theta: Tensor) -> Tensor:
         """θ: [B, P] with each filter's norm clipped to `filter_norm_cap` times θ̄'s for it (0: unchanged)."""
         if not self.filter_norm_cap:
             return theta
-        split = self.filters * self.channels * self.kernel**2
-        filters = theta[:, :split].view(theta.shape[0], self.filters, -1)  # [B, F, C k²]
-        limit = self.filter_norm_cap * self.theta_bar[:split].view(self.filters, -1).norm(dim=-1)  # [F]
+        filters, biases = self.unpack(theta)
+        limit = self.filter_norm_cap * self.unpack(self.theta_bar.unsqueeze(0))[0][0].norm(dim=-1)  # [F]
         scale = (limit / filters.norm(dim=-1).clamp_min(torch.finfo(theta.dtype).tiny)).clamp(max=1.0)
-        return torch.cat([(filters * scale.unsqueeze(-1)).flatten(1), theta[:, split:]], 1)
+        return torch.cat([(filters * scale.unsqueeze(-1)).flatten(1), biases], 1)
 
     def _inputs(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """x: [B, M, C, H, W] -> the convolution's input, shaped like x (x, or with the spectral prior its
@@ -415,9 +419,9 @@ class ConvEnergy(Energy):
     def energy(self, x: Tensor, theta: Tensor) -> Tensor:
         batch, queries = x.shape[:2]
         image, c = self._inputs(x)
-        split = self.filters * self.channels * self.kernel**2
-        weight = theta[:, :split].reshape(batch * self.filters, self.channels, self.kernel, self.kernel)
-        bias = theta[:, split:].reshape(batch * self.filters)
+        filters, biases = self.unpack(theta)
+        weight = filters.reshape(batch * self.filters, self.channels, self.kernel, self.kernel)
+        bias = biases.reshape(batch * self.filters)
         grouped = image.transpose(0, 1).reshape(queries, batch * self.channels, *x.shape[-2:])
         u = F.conv2d(grouped, weight, bias, stride=self.stride, padding=self.padding, groups=batch)
         h = torch.tanh(u).view(queries, batch, self.filters, *u.shape[-2:]).transpose(0, 1)

@@ -96,7 +96,7 @@ def test_the_well_range_keeps_the_wells_curvature_and_widens_their_linear_range(
 
 def test_a_write_keeps_every_filter_under_its_norm_cap(config: ModelConfig) -> None:
     """`filter_norm_cap` projects each write step: no filter ends longer than the cap times θ̄'s, where the same
-    write without it grows some past that; biases and the data gradient are untouched."""
+    write without it grows some past that."""
     torch.manual_seed(1)
     fast = config.replace(init_write_lr=100 * config.init_write_lr)
     X = smooth_images(4, seed=6).double().unsqueeze(1)
